@@ -1,0 +1,1 @@
+"""Prefect flows: they sequence the plain functions of `handover` and `redaction`."""

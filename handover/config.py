@@ -1,0 +1,264 @@
+"""Read the one TOML configuration file into frozen objects.
+
+Every setting has a documented default (see `handover.example.toml`); relative paths are taken
+relative to the configuration file. Secrets never live here: they are read from the key directory
+(`handover.keys`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from handover.contract import COLUMNS, REQUIRED_COLUMNS
+from handover.errors import ConfigError
+
+DEFAULT_CLAIM_SUBJECT = "Online-Bestellung {invoice_number} vom {order_date}"
+CLAIM_SUBJECT_FIELDS = frozenset({"invoice_number", "order_date", "invoice_date", "due_date"})
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Thresholds of the eligibility rules (numbers refer to the rules in `eligibility.py`)."""
+
+    minimum_open_cents: int = 1000  # rule 2
+    overdue_days: int = 30  # rule 3
+    notice_days: int = 14  # rule 4: days between the announcing notice and the handover
+    majority_age: int = 18  # rule 8
+
+
+@dataclass(frozen=True)
+class SftpEndpoint:
+    """Where and how to deliver to one agency; the host key is pinned in `known_hosts`."""
+
+    host: str
+    port: int
+    user: str
+    inbox: str
+    known_hosts: Path
+
+
+@dataclass(frozen=True)
+class Agency:
+    """One collection agency: where its drops go, what it may receive, which cases it serves."""
+
+    name: str
+    recipients: tuple[str, ...]
+    sftp: SftpEndpoint
+    columns: tuple[str, ...]
+    claim_subject: str = DEFAULT_CLAIM_SUBJECT
+    currencies: tuple[str, ...] = ("EUR",)
+    countries: tuple[str, ...] = ("DE", "AT")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one shop."""
+
+    path: Path
+    shop_name: str
+    support_contact: str
+    source_url: str
+    state_url: str
+    key_dir: Path
+    outbox: Path
+    policy_version: str
+    rules: Rules
+    agencies: tuple[Agency, ...] = field(default_factory=tuple)
+
+    def agency(self, name: str | None) -> Agency:
+        """The agency called `name`, or the only one configured when `name` is None."""
+        if name is None:
+            if len(self.agencies) == 1:
+                return self.agencies[0]
+            names = ", ".join(a.name for a in self.agencies) or "none"
+            raise ConfigError(
+                f"{self.path}: {len(self.agencies)} agencies are configured ({names}); "
+                "choose one with --agency NAME"
+            )
+        for agency in self.agencies:
+            if agency.name == name:
+                return agency
+        raise ConfigError(
+            f"{self.path}: no agency '{name}' in [agencies]; configured: "
+            + ", ".join(a.name for a in self.agencies)
+        )
+
+    def policy_hash(self, agency: Agency) -> str:
+        """SHA-256 over everything that decides which cases and fields leave for `agency`."""
+        policy = {"version": self.policy_version, "rules": asdict(self.rules)}
+        policy["agency"] = {
+            "name": agency.name,
+            "columns": list(agency.columns),
+            "claim_subject": agency.claim_subject,
+            "currencies": list(agency.currencies),
+            "countries": list(agency.countries),
+        }
+        canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and check the TOML file at `path`; every error names the file and the key."""
+    path = Path(path).resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    reader = _Reader(path, data)
+    base = path.parent
+
+    rules_table = reader.table("rules")
+    rules = Rules(
+        **{
+            name: reader.integer(rules_table, f"rules.{name}", default, minimum=0)
+            for name, default in asdict(Rules()).items()
+        }
+    )
+    agencies = tuple(
+        _agency(reader, name, table, base)
+        for name, table in reader.table("agencies", required=True).items()
+    )
+    if not agencies:
+        raise ConfigError(f"{path}: [agencies] is empty; configure at least one agency")
+    return Config(
+        path=path,
+        shop_name=reader.string(reader.table("shop", required=True), "shop.name"),
+        support_contact=reader.string(reader.table("shop"), "shop.support_contact"),
+        source_url=_sqlite_relative(reader.string(reader.table("source"), "source.url"), base),
+        state_url=_sqlite_relative(
+            reader.string(reader.table("state"), "state.url", "sqlite:///state.db"), base
+        ),
+        key_dir=base / reader.string(reader.table("paths"), "paths.key_dir", "keys"),
+        outbox=base / reader.string(reader.table("paths"), "paths.outbox", "outbox"),
+        policy_version=reader.string(reader.table("policy"), "policy.version", "1"),
+        rules=rules,
+        agencies=agencies,
+    )
+
+
+def _agency(reader: _Reader, name: str, table: Any, base: Path) -> Agency:
+    key = f"agencies.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{reader.path}: [{key}] must be a table")
+    sftp = reader.table(f"{key}.sftp", required=True, within=table, name="sftp")
+    columns = tuple(reader.strings(table, f"{key}.columns", _default_columns()))
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise ConfigError(
+            f"{reader.path}: {key}.columns names {', '.join(unknown)}, which are not columns of "
+            "the agency contract (schemas/agency_case_v1.json)"
+        )
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise ConfigError(
+            f"{reader.path}: {key}.columns must allow {', '.join(missing)}: an agency cannot "
+            "collect a claim without them"
+        )
+    claim_subject = reader.string(table, f"{key}.claim_subject", DEFAULT_CLAIM_SUBJECT)
+    _check_template(reader.path, f"{key}.claim_subject", claim_subject)
+    recipients = tuple(reader.strings(table, f"{key}.recipients"))
+    if not recipients or not all(r.startswith("age1") for r in recipients):
+        raise ConfigError(
+            f"{reader.path}: {key}.recipients must list the agency's age recipients "
+            "('age1…'); ask the agency for its public key"
+        )
+    return Agency(
+        name=name,
+        recipients=recipients,
+        sftp=SftpEndpoint(
+            host=reader.string(sftp, f"{key}.sftp.host"),
+            port=reader.integer(sftp, f"{key}.sftp.port", 22, minimum=1),
+            user=reader.string(sftp, f"{key}.sftp.user"),
+            inbox=reader.string(sftp, f"{key}.sftp.inbox", "inbox"),
+            known_hosts=base / reader.string(sftp, f"{key}.sftp.known_hosts", "known_hosts"),
+        ),
+        columns=columns,
+        claim_subject=claim_subject,
+        currencies=tuple(reader.strings(table, f"{key}.currencies", ["EUR"])),
+        countries=tuple(reader.strings(table, f"{key}.countries", ["DE", "AT"])),
+    )
+
+
+def _default_columns() -> list[str]:
+    # Birth dates are personal data an agency rarely needs: they leave only when allowed.
+    return [c for c in COLUMNS if c != "date_of_birth"]
+
+
+def _check_template(path: Path, key: str, template: str) -> None:
+    import string
+
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    unknown = fields - CLAIM_SUBJECT_FIELDS
+    if unknown:
+        raise ConfigError(
+            f"{path}: {key} uses {{{', '.join(sorted(unknown))}}}; allowed placeholders: "
+            + ", ".join(sorted(CLAIM_SUBJECT_FIELDS))
+        )
+
+
+def _sqlite_relative(url: str, base: Path) -> str:
+    """Make `sqlite:///relative.db` relative to the config file rather than the working dir."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(base / url[len(prefix) :])
+    return url
+
+
+class _Reader:
+    """Typed access to the parsed TOML that names the file and key in every error."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    def _fail(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key} must be {expected}")
+
+    def table(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        within: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        source = self.data if within is None else within
+        value = source.get(name or key)
+        if value is None:
+            if required:
+                raise ConfigError(f"{self.path}: missing table [{key}]")
+            return {}
+        if not isinstance(value, dict):
+            raise self._fail(key, "a table")
+        return value
+
+    def string(self, table: dict[str, Any], key: str, default: str | None = None) -> str:
+        value = table.get(key.rsplit(".", 1)[-1], default)
+        if value is None:
+            raise ConfigError(f"{self.path}: missing setting {key}")
+        if not isinstance(value, str) or not value.strip():
+            raise self._fail(key, "a non-empty string")
+        return value
+
+    def strings(
+        self, table: dict[str, Any], key: str, default: list[str] | None = None
+    ) -> list[str]:
+        value = table.get(key.rsplit(".", 1)[-1], default)
+        if value is None:
+            raise ConfigError(f"{self.path}: missing setting {key}")
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self._fail(key, "a list of non-empty strings")
+        return value
+
+    def integer(self, table: dict[str, Any], key: str, default: int, *, minimum: int) -> int:
+        value = table.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self._fail(key, f"an integer ≥ {minimum}")
+        return value

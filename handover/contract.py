@@ -1,0 +1,125 @@
+"""The agency-side contract v1: the 26 columns of a drop and how they are written as CSV.
+
+The JSON Schema of one row is `schemas/agency_case_v1.json`; this module is its counterpart in
+code. The CSV is UTF-8 with a header, RFC 4180 quoting and CRLF line ends; an empty cell means the
+policy does not allow the value, or consent for it is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = "agency_case_v1"
+
+COLUMNS: tuple[str, ...] = (
+    "case_ref",
+    "invoice_number",
+    "debtor_kind",
+    "first_name",
+    "last_name",
+    "company_name",
+    "street",
+    "postal_code",
+    "city",
+    "country",
+    "language",
+    "email",
+    "phone",
+    "date_of_birth",
+    "order_date",
+    "invoice_date",
+    "due_date",
+    "default_date",
+    "currency",
+    "principal_cents",
+    "paid_cents",
+    "open_cents",
+    "dunning_fees_cents",
+    "claim_subject",
+    "last_dunning_date",
+    "handover_notice_date",
+)
+
+# Without these an agency cannot identify the debtor or the claim; a policy must allow them.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "case_ref",
+    "invoice_number",
+    "debtor_kind",
+    "street",
+    "postal_code",
+    "city",
+    "country",
+    "currency",
+    "principal_cents",
+    "paid_cents",
+    "open_cents",
+    "claim_subject",
+)
+
+# Columns that carry personal data of the debtor (GDPR Art. 4(1)).
+PERSONAL_COLUMNS: frozenset[str] = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "company_name",
+        "street",
+        "postal_code",
+        "city",
+        "email",
+        "phone",
+        "date_of_birth",
+    }
+)
+
+CENTS_COLUMNS: tuple[str, ...] = (
+    "principal_cents",
+    "paid_cents",
+    "open_cents",
+    "dunning_fees_cents",
+)
+
+DATE_COLUMNS: tuple[str, ...] = (
+    "date_of_birth",
+    "order_date",
+    "invoice_date",
+    "due_date",
+    "default_date",
+    "last_dunning_date",
+    "handover_notice_date",
+)
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "agency_case_v1.json"
+
+
+@cache
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of one row (`schemas/agency_case_v1.json`)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def to_csv_bytes(rows: pd.DataFrame) -> bytes:
+    """Write `rows` (exactly the v1 columns) as RFC 4180 CSV with CRLF, in memory."""
+    if tuple(rows.columns) != COLUMNS:
+        raise ValueError("rows must have exactly the agency_case_v1 columns in contract order")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(COLUMNS)
+    # Empty string for missing values; integers without a decimal point.
+    text = rows.astype(object).where(rows.notna(), "")
+    writer.writerows(text.itertuples(index=False, name=None))
+    return buffer.getvalue().encode("utf-8")
+
+
+def read_csv_rows(data: bytes) -> list[dict[str, str]]:
+    """Parse a drop's CSV back into rows of strings (for the agency side and tests)."""
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise ValueError("the CSV header is not the agency_case_v1 header")
+    return list(reader)

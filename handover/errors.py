@@ -1,0 +1,68 @@
+"""The one exception tree of handover.
+
+```
+HandoverError
+├── ConfigError              terminal: names the key and the file
+├── KeyFileError             terminal: names the key file and what is wrong with it
+├── SourceError              terminal: names the table/column, never a value
+├── ValidationFailed         terminal: names the suite and the expectation
+├── EligibilityError         terminal: a refused as_of or an inconsistent case set
+├── EnvelopeError            terminal: encryption or manifest could not be produced
+├── DeliveryError
+│   ├── HostKeyMismatch      terminal: unknown or changed SFTP host key
+│   └── TransientDeliveryError   retried with backoff
+└── AuditIntegrityError      terminal: names the first broken entry
+```
+Messages say what to do next and never carry personal data: name tables, columns, keys, files
+and internal ids, never values. `transient` is what the flow's retry policy reads.
+"""
+
+from __future__ import annotations
+
+
+class HandoverError(Exception):
+    """Base of every error handover raises on purpose."""
+
+    transient: bool = False
+
+
+class ConfigError(HandoverError):
+    """The TOML configuration is missing, malformed or inconsistent."""
+
+
+class KeyFileError(HandoverError):
+    """A key in the key directory is missing, unreadable or too widely readable."""
+
+
+class SourceError(HandoverError):
+    """The shop database does not meet the shop-side contract."""
+
+
+class ValidationFailed(HandoverError):
+    """A Great Expectations suite failed."""
+
+
+class EligibilityError(HandoverError):
+    """The eligibility rules cannot be applied (for example, an as_of in the future)."""
+
+
+class EnvelopeError(HandoverError):
+    """The drop could not be sealed."""
+
+
+class DeliveryError(HandoverError):
+    """The drop could not be delivered to the agency."""
+
+
+class HostKeyMismatch(DeliveryError):
+    """The SFTP server's host key is unknown or differs from the pinned one."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """A network fault that a retry may cure."""
+
+    transient = True
+
+
+class AuditIntegrityError(HandoverError):
+    """The audit log's hash chain is broken."""

@@ -1,0 +1,1 @@
+"""Redaction: the only place that decides which personal fields leave the shop."""

@@ -1,0 +1,146 @@
+-- The shop-side contract of handover: the tables (or views with these names) the pipeline reads.
+--
+-- A shop whose own schema differs maps it onto these names with SQL views; handover only ever
+-- SELECTs from them. The DDL is portable between SQLite (the embedded default) and PostgreSQL.
+-- Dates are ISO dates ('YYYY-MM-DD'); timestamps without a zone are UTC ('YYYY-MM-DD HH:MM:SS').
+-- Amounts are integers in minor units (cents) of the invoice currency.
+
+-- One row per customer (debtor). Personal data: only the fields an agency may need are read.
+CREATE TABLE customers (
+    customer_id   TEXT PRIMARY KEY,      -- the shop's internal id; never leaves the shop
+    kind          TEXT NOT NULL          -- 'consumer' or 'business'
+                  CHECK (kind IN ('consumer', 'business')),
+    first_name    TEXT,                  -- consumer's given name (contact person for a business)
+    last_name     TEXT,                  -- consumer's family name; required for consumers
+    company_name  TEXT,                  -- business's legal name; required for businesses
+    date_of_birth DATE,                  -- NULL when unknown; used for the minor rule (8)
+    email         TEXT,                  -- NULL when unknown; leaves only with granted consent
+    phone         TEXT,                  -- NULL when unknown; leaves only with granted consent
+    street        TEXT,                  -- street and house number
+    postal_code   TEXT,                  -- DE 5 digits, AT 4 digits
+    city          TEXT,
+    country       TEXT NOT NULL,         -- ISO 3166-1 alpha-2, e.g. 'DE', 'AT'
+    language      TEXT NOT NULL,         -- ISO 639-1, the language to write to the debtor in
+    created_at    TIMESTAMP NOT NULL     -- when the customer account was created (UTC)
+);
+
+-- Protective flags set by the shop. A flag is in force while cleared_at is NULL (rule 7).
+CREATE TABLE customer_flags (
+    customer_id   TEXT NOT NULL REFERENCES customers (customer_id),
+    flag          TEXT NOT NULL          -- 'deceased', 'insolvency' or 'hardship'
+                  CHECK (flag IN ('deceased', 'insolvency', 'hardship')),
+    set_at        TIMESTAMP NOT NULL,    -- when the flag was set (UTC)
+    cleared_at    TIMESTAMP              -- when it was lifted (UTC); NULL = in force
+);
+
+-- One row per invoice. A case is an invoice with status 'open' whose due date has passed.
+CREATE TABLE invoices (
+    invoice_id     TEXT PRIMARY KEY,     -- internal id; never leaves (the agency sees case_ref)
+    invoice_number TEXT NOT NULL,        -- the number printed on the invoice the debtor received
+    customer_id    TEXT NOT NULL REFERENCES customers (customer_id),
+    order_id       TEXT NOT NULL,        -- internal order id; never leaves
+    order_date     DATE NOT NULL,        -- date the contract was made (claim subject, rule 8)
+    issued_at      DATE NOT NULL,        -- invoice date
+    due_date       DATE NOT NULL,        -- payment due; rules 3, 4 and 9 count from here
+    amount_cents   INTEGER NOT NULL      -- principal, in minor units
+                   CHECK (amount_cents >= 0),
+    currency       TEXT NOT NULL,        -- ISO 4217, e.g. 'EUR'
+    status         TEXT NOT NULL         -- 'open', 'paid', 'cancelled' or 'written_off'
+                   CHECK (status IN ('open', 'paid', 'cancelled', 'written_off'))
+);
+
+-- Line items. Never read by handover: purchase history can reveal health data (CJEU C-21/23).
+CREATE TABLE invoice_lines (
+    invoice_id       TEXT NOT NULL REFERENCES invoices (invoice_id),
+    line_no          INTEGER NOT NULL,
+    sku              TEXT NOT NULL,
+    description      TEXT NOT NULL,
+    quantity         INTEGER NOT NULL,
+    unit_price_cents INTEGER NOT NULL,
+    PRIMARY KEY (invoice_id, line_no)
+);
+
+-- Money received against an invoice. Only invoice_id and amount_cents are read.
+CREATE TABLE payments (
+    payment_id   TEXT PRIMARY KEY,
+    invoice_id   TEXT NOT NULL REFERENCES invoices (invoice_id),
+    paid_at      TIMESTAMP NOT NULL,     -- UTC
+    amount_cents INTEGER NOT NULL,       -- negative = refund or charge-back
+    method       TEXT NOT NULL,          -- e.g. 'sepa_debit', 'card', 'paypal'; never leaves
+    iban         TEXT                    -- payer's IBAN where known; never read
+);
+
+-- Reminders and dunning letters the shop sent (rule 4, default date, fees).
+CREATE TABLE dunning_events (
+    event_id           TEXT PRIMARY KEY,
+    invoice_id         TEXT NOT NULL REFERENCES invoices (invoice_id),
+    kind               TEXT NOT NULL     -- 'reminder' (Zahlungserinnerung), 'dunning' (Mahnung),
+                       CHECK (kind IN ('reminder', 'dunning', 'final_notice')),  -- 'final_notice'
+    sent_at            TIMESTAMP NOT NULL,  -- UTC; its Europe/Berlin date is what counts
+    channel            TEXT NOT NULL     -- 'email' or 'letter'
+                       CHECK (channel IN ('email', 'letter')),
+    fee_cents          INTEGER,          -- dunning fee charged with this event; NULL = none
+    announces_handover BOOLEAN NOT NULL  -- the letter announced the handover to an agency
+);
+
+-- Disputes raised by the debtor (rule 5).
+CREATE TABLE disputes (
+    dispute_id  TEXT PRIMARY KEY,
+    invoice_id  TEXT NOT NULL REFERENCES invoices (invoice_id),
+    opened_at   TIMESTAMP NOT NULL,      -- UTC
+    resolved_at TIMESTAMP,               -- UTC; NULL = still open
+    outcome     TEXT                     -- NULL while open; 'claim_upheld', 'claim_withdrawn'
+                CHECK (outcome IS NULL    -- or 'partially_upheld'
+                       OR outcome IN ('claim_upheld', 'claim_withdrawn', 'partially_upheld'))
+);
+
+-- Instalment agreements (rule 6).
+CREATE TABLE installment_plans (
+    plan_id    TEXT PRIMARY KEY,
+    invoice_id TEXT NOT NULL REFERENCES invoices (invoice_id),
+    agreed_at  TIMESTAMP NOT NULL,       -- UTC
+    status     TEXT NOT NULL             -- 'active', 'completed' or 'defaulted'
+               CHECK (status IN ('active', 'completed', 'defaulted'))
+);
+
+-- Consent history for optional contact channels. The latest record per customer and purpose
+-- (by recorded_at) is in force; e-mail and phone leave only where it is granted.
+CREATE TABLE consents (
+    customer_id TEXT NOT NULL REFERENCES customers (customer_id),
+    purpose     TEXT NOT NULL            -- 'contact_email' or 'contact_phone'
+                CHECK (purpose IN ('contact_email', 'contact_phone')),
+    granted     BOOLEAN NOT NULL,        -- true = granted, false = refused or withdrawn
+    recorded_at TIMESTAMP NOT NULL,      -- UTC
+    source      TEXT NOT NULL            -- where it was given, e.g. 'checkout', 'account', 'letter'
+);
+
+-- Free-text notes by the shop's support. Never read by handover.
+CREATE TABLE support_notes (
+    note_id     TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers (customer_id),
+    created_at  TIMESTAMP NOT NULL,      -- UTC
+    body        TEXT NOT NULL
+);
+
+-- Manual blocks set by support (a promise to pay by phone, a complaint being handled): on one
+-- invoice (invoice_id set) or on all of a customer's invoices (customer_id set) (rule 13).
+CREATE TABLE holds (
+    hold_id     TEXT PRIMARY KEY,
+    invoice_id  TEXT REFERENCES invoices (invoice_id),
+    customer_id TEXT REFERENCES customers (customer_id),
+    reason      TEXT NOT NULL,           -- free text; never read by handover
+    set_by      TEXT NOT NULL,           -- staff member; never read by handover
+    set_at      TIMESTAMP NOT NULL,      -- UTC
+    expires_at  TIMESTAMP,               -- UTC; NULL = until lifted
+    CHECK (invoice_id IS NOT NULL OR customer_id IS NOT NULL)
+);
+
+CREATE INDEX invoices_status_due ON invoices (status, due_date);
+CREATE INDEX payments_invoice ON payments (invoice_id);
+CREATE INDEX dunning_events_invoice ON dunning_events (invoice_id);
+CREATE INDEX disputes_invoice ON disputes (invoice_id);
+CREATE INDEX installment_plans_invoice ON installment_plans (invoice_id);
+CREATE INDEX customer_flags_customer ON customer_flags (customer_id);
+CREATE INDEX consents_customer ON consents (customer_id);
+CREATE INDEX holds_invoice ON holds (invoice_id);
+CREATE INDEX holds_customer ON holds (customer_id);
