@@ -123,3 +123,18 @@ def read_csv_rows(data: bytes) -> list[dict[str, str]]:
     if tuple(reader.fieldnames or ()) != COLUMNS:
         raise ValueError("the CSV header is not the agency_case_v1 header")
     return list(reader)
+
+
+def columns_sent(rows: pd.DataFrame) -> pd.Series:
+    """Per row, the comma-separated names of the columns that carry a value (for the audit)."""
+    present = rows[list(COLUMNS)].notna() & (rows[list(COLUMNS)] != "")
+    return present.dot(pd.Index(COLUMNS) + ",").str.rstrip(",")
+
+
+def for_validation(rows: pd.DataFrame) -> pd.DataFrame:
+    """The outgoing rows plus `sum_check_cents` (principal − paid − open, expected 0).
+
+    GX has no arithmetic expectation, so the outgoing suite checks this derived column.
+    """
+    check = rows["principal_cents"] - rows["paid_cents"] - rows["open_cents"]
+    return rows[list(COLUMNS)].reset_index(drop=True).assign(sum_check_cents=check.to_numpy())
