@@ -75,12 +75,12 @@ class KeyDirectory:
         created = []
         pseudonym = self.path / PSEUDONYM_KEY
         if not pseudonym.exists():
-            _write_private(pseudonym, secrets.token_hex(PSEUDONYM_KEY_BYTES) + "\n")
+            write_private(pseudonym, secrets.token_hex(PSEUDONYM_KEY_BYTES) + "\n")
             created.append(pseudonym)
         client = self.path / SFTP_CLIENT_KEY
         if not client.exists():
             private, public = openssh_ed25519_pair("handover-shop")
-            _write_private(client, private)
+            write_private(client, private)
             client.with_suffix(".pub").write_text(public, encoding="ascii")
             created.append(client)
         return created
@@ -123,7 +123,8 @@ def openssh_fingerprint(public_line: str) -> str:
     return f"SHA256:{digest}"
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Create `path` with owner-only permissions (never replacing a file) and write `text`."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(text)

@@ -1,0 +1,162 @@
+"""`handover demo`: a whole shop and a whole agency on this machine, and one real handover.
+
+The workspace (default `./demo-workspace/`) holds the demo shop database, the shop's key
+directory, the configuration, and an `agency/` side with the agency's age identity and an
+embedded SFTP server's root. It is built once and reused; every call runs the flow again, so a
+second call on the same day hands over nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyrage
+
+from handover.keys import KeyDirectory, write_private, openssh_ed25519_pair
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The paths of a demo workspace."""
+
+    root: Path
+
+    @property
+    def shop_db(self) -> Path:
+        return self.root / "shop.db"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "handover.toml"
+
+    @property
+    def keys(self) -> KeyDirectory:
+        return KeyDirectory(self.root / "keys")
+
+    @property
+    def agency(self) -> Path:
+        return self.root / "agency"
+
+    @property
+    def identity(self) -> Path:
+        return self.agency / "age-identity.txt"
+
+    @property
+    def host_key(self) -> Path:
+        return self.agency / "ssh_host_ed25519_key"
+
+    @property
+    def sftp_root(self) -> Path:
+        return self.agency / "sftp-root"
+
+    @property
+    def inbox(self) -> Path:
+        return self.sftp_root / "inbox"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+
+def build(ws: Workspace, *, customers: int, seed: int) -> None:
+    """Create what is missing: demo shop, shop keys, agency keys, SFTP root."""
+    from handover.demo_data import generate
+
+    ws.root.mkdir(parents=True, exist_ok=True)
+    if not ws.shop_db.exists():
+        print(f"Generating a demo shop with {customers} customers in {ws.shop_db} …")
+        generate(ws.shop_db, customers=customers, seed=seed, progress=_progress)
+    ws.keys.init()
+    ws.agency.mkdir(mode=0o700, exist_ok=True)
+    if not ws.identity.exists():
+        write_private(ws.identity, str(pyrage.x25519.Identity.generate()) + "\n")
+    if not ws.host_key.exists():
+        private, public = openssh_ed25519_pair("demo-agency")
+        write_private(ws.host_key, private)
+        ws.host_key.with_suffix(".pub").write_text(public, encoding="ascii")
+    ws.inbox.mkdir(parents=True, exist_ok=True)
+
+
+def agency_recipient(ws: Workspace) -> str:
+    """The demo agency's age recipient (public key)."""
+    identity = pyrage.x25519.Identity.from_str(ws.identity.read_text(encoding="ascii").strip())
+    return str(identity.to_public())
+
+
+def write_config(ws: Workspace, port: int) -> None:
+    """The demo configuration and the pinned host key of the embedded SFTP server."""
+    host_key = ws.host_key.with_suffix(".pub").read_text(encoding="ascii").split()
+    ws.known_hosts.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    ws.config.write_text(
+        DEMO_CONFIG.format(port=port, recipient=agency_recipient(ws)), encoding="utf-8"
+    )
+
+
+DEMO_CONFIG = """\
+# Demo configuration written by `handover demo`; see handover.example.toml for every setting.
+[shop]
+name = "Demo Shop GmbH"
+support_contact = "Forderungsmanagement, forderungen@demo-shop.example, +49 30 1234567"
+
+[source]
+url = "sqlite:///shop.db"
+
+[state]
+url = "sqlite:///state.db"
+
+[paths]
+key_dir = "keys"
+outbox = "outbox"
+
+[policy]
+version = "2026-11-demo"
+
+[agencies.inkasso-demo]
+recipients = ["{recipient}"]
+
+[agencies.inkasso-demo.sftp]
+host = "127.0.0.1"
+port = {port}
+user = "shop"
+inbox = "inbox"
+known_hosts = "known_hosts"
+"""
+
+
+def run_demo(workspace: Path, *, customers: int, seed: int) -> int:
+    """Build the workspace, start the embedded agency server, run the flow, show the drop."""
+    from handover.cli import print_counts
+    from handover.sftp_server import EmbeddedSftpServer
+
+    ws = Workspace(workspace.resolve())
+    build(ws, customers=customers, seed=seed)
+    # The demo keeps Prefect's database inside the workspace unless the user chose one.
+    os.environ.setdefault("PREFECT_HOME", str(ws.root / "prefect-home"))
+    from flows.handover import handover
+
+    with EmbeddedSftpServer(
+        root=ws.sftp_root,
+        host_key=ws.host_key,
+        authorized_key=ws.keys.path / "sftp_client_ed25519.pub",
+    ) as server:
+        write_config(ws, server.port)
+        print(f"Agency SFTP server listening on 127.0.0.1:{server.port}; running the flow …")
+        counts = handover(config_path=str(ws.config))
+
+    print("\nCounts per reason code (a case may fail several rules):")
+    print_counts(counts)
+    drops = sorted(ws.inbox.glob("*.csv.age"))
+    print(f"\nThe agency's inbox {ws.inbox}:")
+    for path in sorted(ws.inbox.iterdir()):
+        print(f"  {path.name}  ({path.stat().st_size} bytes)")
+    if drops:
+        print("\nThe agency opens the newest drop with stock age:")
+        print(f"  age -d -i {ws.identity} {drops[-1]} > cases.csv")
+    return 0
+
+
+def _progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr)
