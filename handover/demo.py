@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyrage
 
-from handover.keys import KeyDirectory, write_private, openssh_ed25519_pair
+from handover.keys import KeyDirectory, openssh_ed25519_pair, write_private
 
 
 @dataclass(frozen=True)
