@@ -47,20 +47,11 @@ COLUMNS: tuple[str, ...] = (
     "handover_notice_date",
 )
 
-# Without these an agency cannot identify the debtor or the claim; a policy must allow them.
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "case_ref",
-    "invoice_number",
-    "debtor_kind",
-    "street",
-    "postal_code",
-    "city",
-    "country",
-    "currency",
-    "principal_cents",
-    "paid_cents",
-    "open_cents",
-    "claim_subject",
+# Without these an agency cannot identify the debtor or the claim, nor tell the debtor what
+# § 13a RDG demands; a policy must allow them. Only first_name, email, phone and
+# date_of_birth are the policy's to withhold.
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(
+    c for c in COLUMNS if c not in {"first_name", "email", "phone", "date_of_birth"}
 )
 
 # Columns that carry personal data of the debtor (GDPR Art. 4(1)).

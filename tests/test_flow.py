@@ -48,6 +48,7 @@ class Setup:
 
 def build(tmp_path: Path, sshd, *, canary: bool = False) -> Setup:
     """A shop with 3 eligible and 3 excluded cases, keys, an agency on the real sshd."""
+    tmp_path.mkdir(exist_ok=True)
     shop = Shop(tmp_path / "shop.db")
     person = CANARIES if canary else {}
     for n in range(1, 7):
@@ -118,7 +119,11 @@ def test_run_delivers_a_drop_that_stock_age_opens(prefect, setup):
     counts = run(setup)
     assert counts["eligible"] == 3
     assert counts["handed_over"] == 3
-    assert (counts["installment_plan"], counts["protected_customer"], counts["on_hold"]) == (1, 1, 1)
+    assert (counts["installment_plan"], counts["protected_customer"], counts["on_hold"]) == (
+        1,
+        1,
+        1,
+    )
 
     payloads = list(setup.inbox.glob("*.csv.age"))
     manifests = list(setup.inbox.glob("*.manifest.json"))
@@ -189,8 +194,16 @@ def test_no_personal_data_outside_the_payload(tmp_path, sshd):
     }
     (tmp_path / "tmp").mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "handover.cli", "run", "--config", str(setup.config),
-         "--as-of", AS_OF.isoformat()],
+        [
+            sys.executable,
+            "-m",
+            "handover.cli",
+            "run",
+            "--config",
+            str(setup.config),
+            "--as-of",
+            AS_OF.isoformat(),
+        ],
         env=env,
         capture_output=True,
         timeout=300,

@@ -54,9 +54,9 @@ def test_contact_data_only_with_consent_in_force(shop):
 
 
 def test_columns_outside_the_allow_list_are_empty(shop):
-    allowed = tuple(c for c in COLUMNS if c not in {"first_name", "email", "phone", "language"})
+    allowed = tuple(c for c in COLUMNS if c not in {"first_name", "email", "phone"})
     rows = rows_for(shop, replace(AGENCY, columns=allowed))
-    assert rows[["first_name", "email", "phone", "language"]].isna().all().all()
+    assert rows[["first_name", "email", "phone"]].isna().all().all()
     sent = set(",".join(columns_sent(rows)).split(","))
     assert sent <= set(allowed)
 

@@ -1,0 +1,174 @@
+"""The JSON Schema of one drop row (schemas/agency_case_v1.json) against handover.contract."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from jsonschema import Draft202012Validator
+
+from handover.contract import (
+    CENTS_COLUMNS,
+    COLUMNS,
+    DATE_COLUMNS,
+    PERSONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    json_schema,
+    read_csv_rows,
+    to_csv_bytes,
+)
+
+CONSUMER_ROW: dict[str, str] = {
+    "case_ref": "0123456789abcdef0123456789abcdef",
+    "invoice_number": "2024-1001",
+    "debtor_kind": "consumer",
+    "first_name": "Erika",
+    "last_name": "Mustermann",
+    "company_name": "",
+    "street": "Musterstraße 1",
+    "postal_code": "01067",
+    "city": "Dresden",
+    "country": "DE",
+    "language": "de",
+    "email": "erika@example.org",
+    "phone": "0351 1234567",
+    "date_of_birth": "",
+    "order_date": "2024-03-01",
+    "invoice_date": "2024-03-01",
+    "due_date": "2024-03-15",
+    "default_date": "2024-04-02",
+    "currency": "EUR",
+    "principal_cents": "12000",
+    "paid_cents": "2000",
+    "open_cents": "10000",
+    "dunning_fees_cents": "0",
+    "claim_subject": "Online-Bestellung 2024-1001 vom 2024-03-01",
+    "last_dunning_date": "2024-04-16",
+    "handover_notice_date": "2024-04-16",
+}
+
+BUSINESS_ROW: dict[str, str] = {
+    **CONSUMER_ROW,
+    "case_ref": "fedcba9876543210fedcba9876543210",
+    "debtor_kind": "business",
+    "first_name": "",
+    "last_name": "",
+    "company_name": "Beispiel GmbH",
+    "postal_code": "1010",
+    "city": "Wien",
+    "country": "AT",
+    "email": "",
+    "phone": "+43 1 234567",
+}
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft202012Validator:
+    # The format checker makes "format": "date" reject impossible dates such as 2024-02-30.
+    return Draft202012Validator(json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_schema_is_a_valid_2020_12_schema() -> None:
+    schema = json_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == "https://handover.example/schemas/agency_case_v1.json"
+    assert schema["description"]
+
+
+def test_properties_are_the_contract_columns_in_order() -> None:
+    schema = json_schema()
+    assert tuple(schema["properties"]) == COLUMNS
+    assert tuple(schema["required"]) == COLUMNS
+    assert schema["additionalProperties"] is False
+    for name, prop in schema["properties"].items():
+        assert prop.get("description"), f"{name} has no description"
+
+
+@pytest.mark.parametrize("row", [CONSUMER_ROW, BUSINESS_ROW], ids=["consumer", "business"])
+def test_good_row_validates(validator: Draft202012Validator, row: dict[str, str]) -> None:
+    assert list(validator.iter_errors(row)) == []
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("due_date", "15.03.2024"),
+        ("due_date", "2024-3-15"),
+        ("due_date", "2024-02-30"),  # matches the pattern, but is no calendar date
+        ("order_date", "٢٠٢٤-03-01"),  # non-ASCII digits: the patterns use [0-9], not \d
+        ("date_of_birth", "17.05.1980"),
+        ("open_cents", "-1"),
+        ("principal_cents", "12000.00"),
+        ("paid_cents", "0100"),
+        ("dunning_fees_cents", ""),
+        ("case_ref", "0123456789ABCDEF0123456789ABCDEF"),
+        ("case_ref", "0123456789abcdef"),
+        ("debtor_kind", "person"),
+        ("country", "CH"),
+        ("postal_code", "1010"),  # DE needs 5 digits
+        ("language", "deu"),
+        ("currency", "eur"),
+        ("email", "not-an-address"),
+        ("phone", "call me"),
+        ("claim_subject", ""),
+        ("street", ""),
+    ],
+)
+def test_bad_value_is_rejected(validator: Draft202012Validator, column: str, value: str) -> None:
+    assert not validator.is_valid({**CONSUMER_ROW, column: value})
+
+
+def test_consumer_without_last_name_is_rejected(validator: Draft202012Validator) -> None:
+    assert not validator.is_valid({**CONSUMER_ROW, "last_name": ""})
+
+
+def test_business_without_company_name_is_rejected(validator: Draft202012Validator) -> None:
+    assert not validator.is_valid({**BUSINESS_ROW, "company_name": ""})
+
+
+def test_at_postal_code_has_four_digits(validator: Draft202012Validator) -> None:
+    assert not validator.is_valid({**BUSINESS_ROW, "postal_code": "01067"})
+
+
+def test_extra_column_is_rejected(validator: Draft202012Validator) -> None:
+    assert not validator.is_valid({**CONSUMER_ROW, "customer_id": "cus-1"})
+
+
+def test_missing_column_is_rejected(validator: Draft202012Validator) -> None:
+    row = dict(CONSUMER_ROW)
+    del row["email"]
+    assert not validator.is_valid(row)
+
+
+@pytest.mark.parametrize("column", ["first_name", "email", "phone", "date_of_birth"])
+def test_optional_personal_column_may_be_empty(
+    validator: Draft202012Validator, column: str
+) -> None:
+    assert validator.is_valid({**CONSUMER_ROW, column: ""})
+
+
+def test_schema_requires_at_least_what_the_config_requires(
+    validator: Draft202012Validator,
+) -> None:
+    # An empty cell is how a policy withholds a column; a column the schema demands for some
+    # row must be one that config.py never lets a policy withhold (names depend on the kind).
+    never_empty = {c for c in COLUMNS if not validator.is_valid({**CONSUMER_ROW, c: ""})}
+    assert never_empty <= set(REQUIRED_COLUMNS)
+    assert set(REQUIRED_COLUMNS) - never_empty == {"company_name"}
+    # Address is required, other personal data may be withheld (a consumer's last name aside).
+    assert never_empty & PERSONAL_COLUMNS == {"street", "postal_code", "city", "last_name"}
+
+
+def test_csv_written_by_contract_validates(validator: Draft202012Validator) -> None:
+    # The frame as the pipeline holds it: ints for cents, None for withheld values.
+    records = []
+    for row in (CONSUMER_ROW, BUSINESS_ROW):
+        record: dict[str, object] = {c: (v or None) for c, v in row.items()}
+        record.update({c: int(row[c]) for c in CENTS_COLUMNS})
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+    rows = read_csv_rows(to_csv_bytes(frame))
+    assert len(rows) == 2
+    for row in rows:
+        assert list(validator.iter_errors(row)) == []
+    assert all(rows[0][c] for c in DATE_COLUMNS if c != "date_of_birth")
