@@ -1,0 +1,272 @@
+"""Shared fixtures. Sections: external tools, real OpenSSH server, age keys.
+
+Tests use real programs (OpenSSH sshd, age) rather than mocks. A missing program skips the
+tests locally and fails them when the environment variable CI is set, so CI cannot go green
+by skipping.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from handover.config import SftpEndpoint
+
+# --------------------------------------------------------------------------- external tools
+
+_SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+
+def require_tool(name: str, package: str) -> str:
+    """Absolute path of program `name`; skip the test without it (fail when CI is set)."""
+    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(_SBIN))
+    if path:
+        return path
+    message = f"'{name}' not found: install the '{package}' package (apt-get install {package})"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+# --------------------------------------------------------------------------- OpenSSH server
+
+_SSHD_CONFIG = """\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {host_key}
+PidFile {pid_file}
+AuthorizedKeysFile {authorized_keys}
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+AllowTcpForwarding no
+X11Forwarding no
+LogLevel VERBOSE
+Subsystem sftp internal-sftp
+"""
+
+
+@dataclass
+class Sshd:
+    """A running OpenSSH sshd on loopback that accepts `client_key` for `user`."""
+
+    host: str
+    port: int
+    user: str
+    client_key: Path
+    host_public_key: Path
+    log: Path
+    workdir: Path
+
+    def __post_init__(self) -> None:
+        self._serial = count(1)
+
+    @property
+    def host_entry(self) -> str:
+        """How known_hosts names this server (`[host]:port` for ports other than 22)."""
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+    def write_known_hosts(self, path: Path, public_key: Path | None = None) -> Path:
+        """Write a known_hosts file pinning `public_key` (default: this server's) for it."""
+        key_type, key_data = (public_key or self.host_public_key).read_text().split()[:2]
+        path.write_text(f"{self.host_entry} {key_type} {key_data}\n")
+        return path
+
+    def new_inbox(self) -> Path:
+        """A fresh empty directory; its absolute path is also its SFTP path (no chroot)."""
+        inbox = self.workdir / "inboxes" / f"inbox-{next(self._serial)}"
+        inbox.mkdir(parents=True)
+        return inbox
+
+    def endpoint(self, inbox: Path, known_hosts: Path) -> SftpEndpoint:
+        """An SftpEndpoint for this server delivering to `inbox`."""
+        return SftpEndpoint(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            inbox=str(inbox),
+            known_hosts=known_hosts,
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of sshd's log, to explain a failure."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ssh_keygen(path: Path) -> Path:
+    """Create an unencrypted ed25519 key pair at `path` / `path.pub`; return `path`."""
+    keygen = require_tool("ssh-keygen", "openssh-client")
+    subprocess.run(
+        [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "handover-test", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """A real OpenSSH sshd on 127.0.0.1 with a private config, for the whole session."""
+    binary = require_tool("sshd", "openssh-server")
+    workdir = tmp_path_factory.mktemp("sshd")
+    host_key = ssh_keygen(workdir / "host_ed25519")
+    client_key = ssh_keygen(workdir / "client_ed25519")
+    authorized = workdir / "authorized_keys"
+    shutil.copyfile(client_key.with_suffix(".pub"), authorized)
+    # sshd refuses to start without its privilege-separation directory.
+    Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
+
+    log = workdir / "sshd.log"
+    for _attempt in range(3):  # another process may grab the free port before sshd binds it
+        port = free_port()
+        config = workdir / "sshd_config"
+        config.write_text(
+            _SSHD_CONFIG.format(
+                port=port,
+                host_key=host_key,
+                pid_file=workdir / "sshd.pid",
+                authorized_keys=authorized,
+            )
+        )
+        # -D keeps sshd in the foreground as our child, so it is stopped by its own pid.
+        proc = subprocess.Popen([binary, "-D", "-f", str(config), "-E", str(log)])
+        if _wait_listening(port, proc, time.monotonic() + 10):
+            break
+        proc.kill()
+        proc.wait()
+    else:
+        pytest.fail(f"sshd did not start; its log ends with:\n{log.read_text(errors='replace')}")
+
+    server = Sshd(
+        host="127.0.0.1",
+        port=port,
+        user=getpass.getuser(),
+        client_key=client_key,
+        host_public_key=host_key.with_suffix(".pub"),
+        log=log,
+        workdir=workdir,
+    )
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def sftp_target(sshd: Sshd, tmp_path: Path) -> tuple[SftpEndpoint, Path]:
+    """A fresh inbox on `sshd` and an endpoint pinning its real host key: (endpoint, inbox)."""
+    inbox = sshd.new_inbox()
+    known_hosts = sshd.write_known_hosts(tmp_path / "known_hosts")
+    return sshd.endpoint(inbox, known_hosts), inbox
+
+
+@pytest.fixture
+def sftp_connect() -> Iterator[Callable[[SftpEndpoint, Path], paramiko.SFTPClient]]:
+    """Open an independent, host-key-pinned SFTP session (as the agency would look in)."""
+    clients: list[paramiko.SSHClient] = []
+
+    def connect(endpoint: SftpEndpoint, client_key: Path) -> paramiko.SFTPClient:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.load_host_keys(str(endpoint.known_hosts))
+        client.connect(
+            endpoint.host,
+            port=endpoint.port,
+            username=endpoint.user,
+            key_filename=str(client_key),
+            allow_agent=False,
+            look_for_keys=False,
+            timeout=10,
+        )
+        clients.append(client)
+        return client.open_sftp()
+
+    yield connect
+    for client in clients:
+        client.close()
+
+
+# --------------------------------------------------------------------------- age keys
+
+
+@dataclass(frozen=True)
+class AgeIdentity:
+    """An age X25519 key pair made by the stock `age-keygen`."""
+
+    path: Path  # identity file, usable with `age -d -i`
+    secret: str  # AGE-SECRET-KEY-1…
+    recipient: str  # age1…
+
+
+@pytest.fixture
+def age_identity(tmp_path: Path) -> AgeIdentity:
+    """A fresh age identity generated with `age-keygen -o`."""
+    return make_age_identity(tmp_path / "identity.txt")
+
+
+def make_age_identity(path: Path) -> AgeIdentity:
+    """Run `age-keygen -o path` and read the key pair back."""
+    keygen = require_tool("age-keygen", "age")
+    subprocess.run([keygen, "-o", str(path)], check=True, capture_output=True)
+    secret = next(
+        line for line in path.read_text().splitlines() if line.startswith("AGE-SECRET-KEY-")
+    )
+    recipient = subprocess.run(
+        [keygen, "-y", str(path)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return AgeIdentity(path=path, secret=secret, recipient=recipient)
+
+
+# --------------------------------------------------------------------------- Prefect
+
+
+@pytest.fixture(scope="session")
+def prefect() -> Iterator[None]:
+    """One temporary Prefect server and database for every flow test of the session."""
+    from handover.cli import quiet_analytics
+
+    quiet_analytics()
+    from prefect.testing.utilities import prefect_test_harness
+
+    # The local server takes 10–20 s to start on these machines.
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
