@@ -34,6 +34,13 @@ def print_counts(counts: dict[str, int]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.eligibility import check_as_of
+
+    # Refuse a bad config or date before Prefect starts a server for a doomed run.
+    load_config(args.config).agency(args.agency)
+    if args.as_of:
+        check_as_of(dt.date.fromisoformat(args.as_of))
     quiet_analytics()
     from flows.handover import handover
 
