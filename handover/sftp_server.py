@@ -22,6 +22,20 @@ _START_TIMEOUT = 10.0
 class _SftpOnly(asyncssh.SSHServer):
     """Public-key auth only; asyncssh checks the key against `authorized_client_keys`."""
 
+    def __init__(self, connections: set[asyncssh.SSHServerConnection]) -> None:
+        # Tracked so that stopping the server also ends sessions, instead of leaving clients
+        # waiting on a socket nobody serves any more.
+        self._connections = connections
+        self._conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._connections.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._connections.discard(self._conn)
+
     def begin_auth(self, username: str) -> bool:
         return True
 
@@ -65,6 +79,7 @@ class EmbeddedSftpServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
 
     def __enter__(self) -> EmbeddedSftpServer:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -94,13 +109,12 @@ class EmbeddedSftpServer:
         return await asyncssh.listen(
             self.host,
             self.port,
-            server_factory=_SftpOnly,
+            server_factory=lambda: _SftpOnly(self._connections),
             server_host_keys=[self._host_key],
             authorized_client_keys=self._authorized,
             sftp_factory=lambda chan: _ChrootedSftp(chan, chroot=root.encode()),
             allow_scp=False,
-            # Unlimited would make a stalled demo client hang forever; matches deliver()'s 30 s.
-            login_timeout=30,
+            agent_forwarding=False,
         )
 
     def _stop(self) -> None:
@@ -110,7 +124,8 @@ class EmbeddedSftpServer:
             return
         # Shutting down must not mask the error that ended the `with` block.
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(_shutdown(loop, acceptor), loop).result(_START_TIMEOUT)
+            stopping = _shutdown(loop, acceptor, self._connections)
+            asyncio.run_coroutine_threadsafe(stopping, loop).result(_START_TIMEOUT)
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(_START_TIMEOUT)
@@ -118,11 +133,18 @@ class EmbeddedSftpServer:
             loop.close()
 
 
-async def _shutdown(loop: asyncio.AbstractEventLoop, acceptor: asyncssh.SSHAcceptor | None) -> None:
-    """Close the listener and open sessions, and end the loop's file-I/O worker threads."""
+async def _shutdown(
+    loop: asyncio.AbstractEventLoop,
+    acceptor: asyncssh.SSHAcceptor | None,
+    connections: set[asyncssh.SSHServerConnection],
+) -> None:
+    """Stop listening, close open sessions, and end the loop's file-I/O worker threads."""
     if acceptor is not None:
         acceptor.close()
         await acceptor.wait_closed()
+    for conn in list(connections):
+        conn.close()
+        await conn.wait_closed()
     tasks = [t for t in asyncio.all_tasks(loop) if t is not asyncio.current_task()]
     for task in tasks:
         task.cancel()

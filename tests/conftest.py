@@ -7,6 +7,7 @@ by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -115,11 +116,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def ssh_keygen(path: Path) -> Path:
-    """Create an unencrypted ed25519 key pair at `path` / `path.pub`; return `path`."""
+def ssh_keygen(path: Path, key_type: str = "ed25519") -> Path:
+    """Create an unencrypted key pair at `path` / `path.pub` (`ssh-keygen -N ''`); return `path`."""
     keygen = require_tool("ssh-keygen", "openssh-client")
     subprocess.run(
-        [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "handover-test", "-f", str(path)],
+        [keygen, "-q", "-t", key_type, "-N", "", "-C", "handover-test", "-f", str(path)],
         check=True,
         capture_output=True,
     )
@@ -147,8 +148,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     client_key = ssh_keygen(workdir / "client_ed25519")
     authorized = workdir / "authorized_keys"
     shutil.copyfile(client_key.with_suffix(".pub"), authorized)
-    # sshd refuses to start without its privilege-separation directory.
-    Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
+    # sshd refuses to start without its privilege-separation directory; if we may not create
+    # it (not root), sshd's own log below says what is missing.
+    with contextlib.suppress(OSError):
+        Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
 
     log = workdir / "sshd.log"
     for _attempt in range(3):  # another process may grab the free port before sshd binds it

@@ -145,9 +145,10 @@ def test_same_name_with_other_size_is_terminal_and_sends_nothing(
     assert os.listdir(inbox) == [manifest.name]  # the payload was not sent either
 
 
-def test_changed_host_key_is_refused(sshd: Sshd, sftp_target, tmp_path: Path):
+@pytest.mark.parametrize("pinned_type", ["ed25519", "rsa"])
+def test_changed_host_key_is_refused(sshd: Sshd, sftp_target, tmp_path: Path, pinned_type: str):
     endpoint, inbox = sftp_target
-    impostor = ssh_keygen(tmp_path / "impostor")
+    impostor = ssh_keygen(tmp_path / "impostor", pinned_type)
     sshd.write_known_hosts(endpoint.known_hosts, impostor.with_suffix(".pub"))
 
     with pytest.raises(HostKeyMismatch) as raised:
