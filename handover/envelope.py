@@ -221,11 +221,11 @@ def _check_manifest(manifest: Mapping[str, Any], drop_id: str) -> int:
         raise EnvelopeError(
             f"drop {drop_id}: manifest must not set 'payload'; seal() adds it from the ciphertext"
         )
-    for key in ("drop_id", "id"):
-        if key in manifest and manifest[key] != drop_id:
-            raise EnvelopeError(
-                f"drop {drop_id}: manifest '{key}' is {manifest[key]!r}; it must equal the drop id"
-            )
+    if "drop_id" in manifest and manifest["drop_id"] != drop_id:
+        raise EnvelopeError(
+            f"drop {drop_id}: manifest 'drop_id' is {manifest['drop_id']!r}; it must equal the "
+            "drop id"
+        )
     case_count = manifest.get("case_count")
     if isinstance(case_count, bool) or not isinstance(case_count, int) or case_count < 0:
         raise EnvelopeError(f"drop {drop_id}: manifest 'case_count' must be an integer ≥ 0")
