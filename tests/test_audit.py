@@ -54,13 +54,13 @@ def test_rehashed_edit_breaks_the_next_link(store):
         3, row["prev_hash"], row["at"], row["run_id"], row["event"], row["data"]
     )
     sql(store, "UPDATE audit_log SET data = :d, hash = :h WHERE seq = 3", d=row["data"], h=new_hash)
-    with pytest.raises(AuditIntegrityError, match="audit entry 4 .* does not link"):
+    with pytest.raises(AuditIntegrityError, match=r"audit entry 4 .* does not link"):
         verify(store)
 
 
 def test_deleted_inner_entry_is_named(store):
     sql(store, "DELETE FROM audit_log WHERE seq = 2")
-    with pytest.raises(AuditIntegrityError, match="audit entry 3 .* follows entry 1"):
+    with pytest.raises(AuditIntegrityError, match=r"audit entry 3 .* follows entry 1"):
         verify(store)
 
 
