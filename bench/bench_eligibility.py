@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from handover import contract, validation
-from handover.config import Agency, Rules, SftpEndpoint, _default_columns
+from handover.config import Agency, Rules, SftpEndpoint, default_columns
 from handover.demo_data import generate
 from handover.eligibility import decide, today_berlin
 from handover.source import extract
@@ -23,7 +23,7 @@ AGENCY = Agency(
     name="bench",
     recipients=("age1bench",),
     sftp=SftpEndpoint("127.0.0.1", 22, "bench", "inbox", Path("known_hosts")),
-    columns=tuple(_default_columns()),
+    columns=tuple(default_columns()),
 )
 
 

@@ -148,7 +148,7 @@ def _agency(reader: _Reader, name: str, table: Any, base: Path) -> Agency:
     if not isinstance(table, dict):
         raise ConfigError(f"{reader.path}: [{key}] must be a table")
     sftp = reader.table(f"{key}.sftp", required=True, within=table, name="sftp")
-    columns = tuple(reader.strings(table, f"{key}.columns", _default_columns()))
+    columns = tuple(reader.strings(table, f"{key}.columns", default_columns()))
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         raise ConfigError(
@@ -186,7 +186,7 @@ def _agency(reader: _Reader, name: str, table: Any, base: Path) -> Agency:
     )
 
 
-def _default_columns() -> list[str]:
+def default_columns() -> list[str]:
     # Birth dates are personal data an agency rarely needs: they leave only when allowed.
     return [c for c in COLUMNS if c != "date_of_birth"]
 

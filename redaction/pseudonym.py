@@ -12,13 +12,15 @@ import hmac
 
 import pandas as pd
 
+from handover.errors import KeyFileError
+
 KEY_BYTES = 32
 
 
 def case_refs(invoice_ids: pd.Series, key: bytes) -> pd.Series:
     """The case_ref of each invoice id, same index as `invoice_ids`."""
     if len(key) < KEY_BYTES:
-        raise ValueError(f"the pseudonym key must have at least {KEY_BYTES} bytes")
+        raise KeyFileError(f"the pseudonym key must have at least {KEY_BYTES} bytes")
     refs = [
         hmac.new(key, str(invoice_id).encode(), hashlib.sha256).hexdigest()[:32]
         for invoice_id in invoice_ids

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 from shopbuilder import AGENCY, Shop
 
-from handover.config import _default_columns
+from handover.config import default_columns
 from handover.contract import COLUMNS, REQUIRED_COLUMNS, columns_sent, read_csv_rows, to_csv_bytes
 from redaction.policy import minimise
 
 KEY = bytes(range(32))
-DEFAULT_AGENCY = replace(AGENCY, columns=tuple(_default_columns()))
+DEFAULT_AGENCY = replace(AGENCY, columns=tuple(default_columns()))
 
 
 @pytest.fixture

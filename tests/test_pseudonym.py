@@ -7,6 +7,7 @@ import hashlib
 import pandas as pd
 import pytest
 
+from handover.errors import KeyFileError
 from redaction.pseudonym import case_refs
 
 KEY = bytes(range(32))
@@ -28,5 +29,5 @@ def test_not_a_bare_hash_and_depends_on_the_key():
 
 
 def test_short_keys_are_refused():
-    with pytest.raises(ValueError, match="32 bytes"):
+    with pytest.raises(KeyFileError, match="32 bytes"):
         case_refs(pd.Series(["I1"]), b"short")
