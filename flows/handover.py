@@ -102,6 +102,23 @@ def deliver(drop: PreparedDrop, agency: Agency, keys: KeyDirectory) -> sftp.Rece
     return sftp.deliver(drop.files, agency.sftp, keys.sftp_client_key())
 
 
+@task(name="record", **TASK_OPTIONS)
+def record(store: StateStore, run_id: str, drop: PreparedDrop, receipt: sftp.Receipt) -> int:
+    """Commit the delivered drop: its cases now count as handed over, each one audited."""
+    return store.commit_drop(
+        run_id,
+        drop.drop_id,
+        {
+            "host": receipt.host,
+            "port": receipt.port,
+            "inbox": receipt.inbox,
+            "uploaded": list(receipt.files),
+            "already_there": list(receipt.skipped),
+            "host_key": receipt.host_key_fingerprint,
+        },
+    )
+
+
 @flow(name="handover", persist_result=False, log_prints=False)
 def handover(
     config_path: str,
@@ -185,7 +202,7 @@ def _run(
         run_id=run_id,
         agency=agency.name,
         directory=drop.directory,
-        files=(drop.payload, drop.manifest),
+        files=drop.files,
         case_count=drop.case_count,
     )
     store.prepare_drop(
@@ -215,16 +232,6 @@ def _deliver_and_commit(
     logger: Any,
 ) -> int:
     receipt = deliver(drop, agency, keys)
-    handed = store.commit_drop(
-        run_id,
-        drop.drop_id,
-        {
-            "host": receipt.host,
-            "port": receipt.port,
-            "inbox": receipt.inbox,
-            "files": list(receipt.files),
-            "host_key": receipt.host_key_fingerprint,
-        },
-    )
+    handed = record(store, run_id, drop, receipt)
     logger.info("Delivered drop %s to %s: %d cases", drop.drop_id, agency.name, handed)
     return handed
