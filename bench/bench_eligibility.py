@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = timed("extract", extract, f"sqlite:///{db}", today)
     timed("validate source", validation.check, frames, "source")
     decision = timed(
-        "decide", decide, frames, as_of=today, rules=Rules(), agency=AGENCY, handed_over=()
+        "decide", decide, frames, as_of=today, rules=Rules(), agencies=(AGENCY,), handed_over=()
     )
     rows = timed("minimise", minimise, decision.eligible, frames["consents"], AGENCY, bytes(32))
     timed(

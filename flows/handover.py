@@ -51,14 +51,14 @@ def validate(frames: dict[str, pd.DataFrame], suite: str) -> str:
 
 @task(name="eligibility", **TASK_OPTIONS)
 def decide(
-    frames: dict[str, pd.DataFrame],
-    config: Config,
-    agency: Agency,
-    as_of: dt.date,
-    handed_over: set[str],
+    frames: dict[str, pd.DataFrame], config: Config, as_of: dt.date, handed_over: set[str]
 ) -> eligibility.Decision:
     return eligibility.decide(
-        frames, as_of=as_of, rules=config.rules, agency=agency, handed_over=handed_over
+        frames,
+        as_of=as_of,
+        rules=config.rules,
+        agencies=config.agencies,
+        handed_over=handed_over,
     )
 
 
@@ -66,7 +66,7 @@ def decide(
 def minimise_cases(
     decision: eligibility.Decision, frames: dict[str, pd.DataFrame], agency: Agency, key: bytes
 ) -> pd.DataFrame:
-    return minimise(decision.eligible, frames["consents"], agency, key)
+    return minimise(decision.eligible_for(agency.name), frames["consents"], agency, key)
 
 
 @task(name="encrypt", **TASK_OPTIONS)
@@ -126,10 +126,13 @@ def handover(
     agency: str | None = None,
     dry_run: bool = False,
 ) -> dict[str, int]:
-    """Hand the eligible overdue cases of one day to one agency; returns counts per reason."""
+    """Hand the eligible overdue cases of one day to their agencies (or to `agency` only).
+
+    Returns the number of cases per reason code, `eligible`, and `handed_over.<agency>`.
+    """
     logger = get_run_logger()
     config = load_config(config_path)
-    target = config.agency(agency)
+    agencies = config.in_scope(agency)
     day = eligibility.check_as_of(
         dt.date.fromisoformat(as_of) if as_of else eligibility.today_berlin()
     )
@@ -139,18 +142,18 @@ def handover(
     store.start_run(
         run_id,
         as_of=day,
-        agency=target.name,
+        agency=agency or "*",
         dry_run=dry_run,
         data={
             "as_of": day.isoformat(),
-            "agency": target.name,
+            "agencies": [a.name for a in agencies],
             "dry_run": dry_run,
             "policy_version": config.policy_version,
-            "policy_sha256": config.policy_hash(target),
+            "policy_sha256": {a.name: config.policy_hash(a) for a in agencies},
         },
     )
     try:
-        counts = _run(config, target, day, dry_run, keys, store, run_id, logger)
+        counts = _run(config, agencies, day, dry_run, keys, store, run_id, logger)
     except Exception as exc:
         # Only the error's type is recorded: a message might quote data.
         store.finish_run(
@@ -165,7 +168,7 @@ def handover(
 
 def _run(
     config: Config,
-    agency: Agency,
+    agencies: tuple[Agency, ...],
     as_of: dt.date,
     dry_run: bool,
     keys: KeyDirectory,
@@ -174,28 +177,55 @@ def _run(
     logger: Any,
 ) -> dict[str, int]:
     if not dry_run:
-        for pending in store.pending_drops(agency.name):
-            logger.info("Delivering drop %s left undelivered by an earlier run", pending.drop_id)
-            _deliver_and_commit(pending, agency, keys, store, run_id, logger)
+        # Drops sealed by an earlier run but not delivered go first, so no case waits or doubles.
+        for agency in agencies:
+            for pending in store.pending_drops(agency.name):
+                logger.info("Delivering drop %s left by an earlier run", pending.drop_id)
+                _deliver_and_record(pending, agency, keys, store, run_id, logger)
 
     frames = extract(config, as_of)
     logger.info("Extracted %d cases due before %s", len(frames["invoices"]), as_of)
     logger.info(validate(frames, "source"))
 
-    decision = decide(frames, config, agency, as_of, store.handed_over())
+    decision = decide(frames, config, as_of, store.handed_over())
     counts = decision.reason_counts()
-    store.record_decisions(run_id, decision.reasons(), counts)
+    store.record_decisions(run_id, decision.reasons(), decision.cases["agency"], counts)
     logger.info("Decisions: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
 
-    rows = minimise_cases(decision, frames, agency, keys.pseudonym_key())
-    logger.info(validate({"outgoing": contract.for_validation(rows)}, "outgoing"))
-    if dry_run:
-        logger.info("Dry run: %d cases would be handed over; nothing sealed or sent", len(rows))
-        return counts
-    if rows.empty:
-        logger.info("No eligible case today; no drop is sent")
-        return counts
+    key = keys.pseudonym_key()
+    failures: list[HandoverError] = []
+    for agency in agencies:
+        rows = minimise_cases(decision, frames, agency, key)
+        logger.info(validate({"outgoing": contract.for_validation(rows)}, "outgoing"))
+        if dry_run or rows.empty:
+            logger.info("%s: %d cases, nothing sent (dry run or none)", agency.name, len(rows))
+            continue
+        drop = _seal_and_prepare(rows, decision, config, agency, as_of, store, run_id)
+        logger.info("%s: sealed drop %s with %d cases", agency.name, drop.drop_id, len(rows))
+        try:
+            handed = _deliver_and_record(drop, agency, keys, store, run_id, logger)
+        except HandoverError as exc:
+            # Other agencies still get their drops; this one is delivered by the next run.
+            logger.error(
+                "%s: delivery failed (%s); the drop waits", agency.name, type(exc).__name__
+            )
+            failures.append(exc)
+            continue
+        counts[f"handed_over.{agency.name}"] = handed
+    if failures:
+        raise failures[0]
+    return counts
 
+
+def _seal_and_prepare(
+    rows: pd.DataFrame,
+    decision: eligibility.Decision,
+    config: Config,
+    agency: Agency,
+    as_of: dt.date,
+    store: StateStore,
+    run_id: str,
+) -> PreparedDrop:
     drop = seal(rows, config, agency, as_of)
     prepared = PreparedDrop(
         drop_id=drop.drop_id,
@@ -208,7 +238,8 @@ def _run(
     store.prepare_drop(
         prepared,
         rows.assign(
-            customer_id=decision.eligible["customer_id"], columns=contract.columns_sent(rows)
+            customer_id=decision.cases.loc[rows.index, "customer_id"],
+            columns=contract.columns_sent(rows),
         ),
         {
             "drop_id": drop.drop_id,
@@ -216,14 +247,14 @@ def _run(
             "as_of": as_of.isoformat(),
             "case_count": drop.case_count,
             "payload_sha256": drop.payload_sha256,
+            "policy_version": config.policy_version,
+            "policy_sha256": config.policy_hash(agency),
         },
     )
-    logger.info("Sealed drop %s with %d cases", drop.drop_id, drop.case_count)
-    counts["handed_over"] = _deliver_and_commit(prepared, agency, keys, store, run_id, logger)
-    return counts
+    return prepared
 
 
-def _deliver_and_commit(
+def _deliver_and_record(
     drop: PreparedDrop,
     agency: Agency,
     keys: KeyDirectory,
@@ -233,5 +264,5 @@ def _deliver_and_commit(
 ) -> int:
     receipt = deliver(drop, agency, keys)
     handed = record(store, run_id, drop, receipt)
-    logger.info("Delivered drop %s to %s: %d cases", drop.drop_id, agency.name, handed)
+    logger.info("%s: delivered drop %s with %d cases", agency.name, drop.drop_id, handed)
     return handed

@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from handover.eligibility import check_as_of
 
     # Refuse a bad config or date before Prefect starts a server for a doomed run.
-    load_config(args.config).agency(args.agency)
+    load_config(args.config).in_scope(args.agency)
     if args.as_of:
         check_as_of(dt.date.fromisoformat(args.as_of))
     quiet_analytics()

@@ -43,8 +43,25 @@ class SftpEndpoint:
 
 
 @dataclass(frozen=True)
+class Route:
+    """Which cases an agency takes: by country, debtor kind and open-amount band.
+
+    Empty tuples mean "any"; `max_open_cents` None means no upper bound.
+    """
+
+    countries: tuple[str, ...] = ()
+    debtor_kinds: tuple[str, ...] = ()
+    min_open_cents: int = 0
+    max_open_cents: int | None = None
+
+
+@dataclass(frozen=True)
 class Agency:
-    """One collection agency: where its drops go, what it may receive, which cases it serves."""
+    """One collection agency: where its drops go, what it may receive, which cases it serves.
+
+    `rules` are the thresholds in force for this agency's cases: the global `[rules]`, made
+    stricter where the agency's own `[agencies.NAME.rules]` demand more.
+    """
 
     name: str
     recipients: tuple[str, ...]
@@ -53,6 +70,8 @@ class Agency:
     claim_subject: str = DEFAULT_CLAIM_SUBJECT
     currencies: tuple[str, ...] = ("EUR",)
     countries: tuple[str, ...] = ("DE", "AT")
+    route: Route = field(default_factory=Route)
+    rules: Rules = field(default_factory=Rules)
 
 
 @dataclass(frozen=True)
@@ -70,16 +89,12 @@ class Config:
     rules: Rules
     agencies: tuple[Agency, ...] = field(default_factory=tuple)
 
-    def agency(self, name: str | None) -> Agency:
-        """The agency called `name`, or the only one configured when `name` is None."""
-        if name is None:
-            if len(self.agencies) == 1:
-                return self.agencies[0]
-            names = ", ".join(a.name for a in self.agencies) or "none"
-            raise ConfigError(
-                f"{self.path}: {len(self.agencies)} agencies are configured ({names}); "
-                "choose one with --agency NAME"
-            )
+    def in_scope(self, name: str | None) -> tuple[Agency, ...]:
+        """The agencies a run hands over to: `name` only, or all when `name` is None."""
+        return self.agencies if name is None else (self.agency(name),)
+
+    def agency(self, name: str) -> Agency:
+        """The agency called `name`."""
         for agency in self.agencies:
             if agency.name == name:
                 return agency
@@ -97,6 +112,8 @@ class Config:
             "claim_subject": agency.claim_subject,
             "currencies": list(agency.currencies),
             "countries": list(agency.countries),
+            "route": asdict(agency.route),
+            "rules": asdict(agency.rules),
         }
         canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -114,15 +131,9 @@ def load_config(path: Path | str) -> Config:
     reader = _Reader(path, data)
     base = path.parent
 
-    rules_table = reader.table("rules")
-    rules = Rules(
-        **{
-            name: reader.integer(rules_table, f"rules.{name}", default, minimum=0)
-            for name, default in asdict(Rules()).items()
-        }
-    )
+    rules = _rules(reader, reader.table("rules"), "rules", Rules(), stricter=False)
     agencies = tuple(
-        _agency(reader, name, table, base)
+        _agency(reader, name, table, base, rules)
         for name, table in reader.table("agencies", required=True).items()
     )
     if not agencies:
@@ -143,7 +154,49 @@ def load_config(path: Path | str) -> Config:
     )
 
 
-def _agency(reader: _Reader, name: str, table: Any, base: Path) -> Agency:
+def _rules(
+    reader: _Reader, table: dict[str, Any], key: str, defaults: Rules, *, stricter: bool
+) -> Rules:
+    """Thresholds from `table`, `defaults` where absent.
+
+    With `stricter`, a threshold is never below its default: an agency's own thresholds apply
+    after the global rules, so they can only hold back more cases, never fewer.
+    """
+    unknown = set(table) - set(asdict(defaults))
+    if unknown:
+        raise ConfigError(
+            f"{reader.path}: [{key}] has unknown setting(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(asdict(defaults))}"
+        )
+    values = {
+        name: reader.integer(table, f"{key}.{name}", default, minimum=0)
+        for name, default in asdict(defaults).items()
+    }
+    if stricter:
+        values = {name: max(value, getattr(defaults, name)) for name, value in values.items()}
+    return Rules(**values)
+
+
+def _route(reader: _Reader, table: dict[str, Any], key: str, served: tuple[str, ...]) -> Route:
+    """The routing predicate; its countries default to the countries the agency serves."""
+    kinds = tuple(reader.strings(table, f"{key}.debtor_kinds", []))
+    if set(kinds) - {"consumer", "business"}:
+        raise ConfigError(f"{reader.path}: {key}.debtor_kinds may list 'consumer', 'business'")
+    upper = table.get("max_open_cents")
+    route = Route(
+        countries=tuple(reader.strings(table, f"{key}.countries", list(served))),
+        debtor_kinds=kinds,
+        min_open_cents=reader.integer(table, f"{key}.min_open_cents", 0, minimum=0),
+        max_open_cents=None
+        if upper is None
+        else reader.integer(table, f"{key}.max_open_cents", 0, minimum=0),
+    )
+    if route.max_open_cents is not None and route.max_open_cents < route.min_open_cents:
+        raise ConfigError(f"{reader.path}: {key}.max_open_cents is below min_open_cents")
+    return route
+
+
+def _agency(reader: _Reader, name: str, table: Any, base: Path, rules: Rules) -> Agency:
     key = f"agencies.{name}"
     if not isinstance(table, dict):
         raise ConfigError(f"{reader.path}: [{key}] must be a table")
@@ -163,6 +216,7 @@ def _agency(reader: _Reader, name: str, table: Any, base: Path) -> Agency:
         )
     claim_subject = reader.string(table, f"{key}.claim_subject", DEFAULT_CLAIM_SUBJECT)
     _check_template(reader.path, f"{key}.claim_subject", claim_subject)
+    countries = tuple(reader.strings(table, f"{key}.countries", ["DE", "AT"]))
     recipients = tuple(reader.strings(table, f"{key}.recipients"))
     if not recipients or not all(r.startswith("age1") for r in recipients):
         raise ConfigError(
@@ -182,7 +236,20 @@ def _agency(reader: _Reader, name: str, table: Any, base: Path) -> Agency:
         columns=columns,
         claim_subject=claim_subject,
         currencies=tuple(reader.strings(table, f"{key}.currencies", ["EUR"])),
-        countries=tuple(reader.strings(table, f"{key}.countries", ["DE", "AT"])),
+        countries=countries,
+        route=_route(
+            reader,
+            reader.table(f"{key}.route", within=table, name="route"),
+            f"{key}.route",
+            countries,
+        ),
+        rules=_rules(
+            reader,
+            reader.table(f"{key}.rules", within=table, name="rules"),
+            f"{key}.rules",
+            rules,
+            stricter=True,
+        ),
     )
 
 

@@ -4,12 +4,15 @@ A case is an invoice with status 'open' and a due date before `as_of` (a Europe/
 State facts (payments, disputes, plans, flags, holds) count as they stand at extraction; time
 rules (3, 4, 8, 9) are measured at `as_of`. A case is eligible only if every rule holds; a case
 that is not gets all of its failing reason codes, so support can explain the decision.
+
+Order: the global rules (`[rules]`), then routing (exactly one agency's route must match), then
+the chosen agency's own thresholds and served currencies and countries.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -44,6 +47,8 @@ RULES: tuple[Rule, ...] = (
     Rule(11, "incomplete", "name and postal address are complete"),
     Rule(12, "not_served", "the agency serves the currency and country"),
     Rule(13, "on_hold", "no hold by support in force"),
+    Rule(14, "no_agency", "an agency's route takes the case"),
+    Rule(15, "ambiguous_route", "only one agency's route takes the case"),
 )
 REASON_CODES: tuple[str, ...] = tuple(rule.code for rule in RULES)
 PROTECTED_FLAGS = ("deceased", "insolvency", "hardship")
@@ -60,6 +65,11 @@ class Decision:
 
     as_of: dt.date
     cases: pd.DataFrame
+
+    def eligible_for(self, agency: str) -> pd.DataFrame:
+        """The eligible cases routed to `agency`."""
+        eligible = self.eligible
+        return eligible[eligible["agency"] == agency]
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -104,16 +114,92 @@ def decide(
     *,
     as_of: dt.date,
     rules: Rules,
-    agency: Agency,
+    agencies: Sequence[Agency],
     handed_over: Iterable[str] = (),
 ) -> Decision:
-    """Apply rules 1–13 to every case in `frames` (as returned by `source.extract`)."""
-    check_as_of(as_of)
-    as_of_day = pd.Timestamp(as_of)
-    facts = case_facts(frames, as_of, rules.notice_days)
-    customers = frames["customers"].set_index("customer_id")
-    cases = facts.join(customers, on="customer_id")
+    """Apply the rules and routing to every case in `frames` (as `source.extract` returns them).
 
+    `cases` gets an `agency` column: the agency the case is routed to, or None.
+    """
+    check_as_of(as_of)
+    customers = frames["customers"].set_index("customer_id")
+    handed_over = pd.Index(list(handed_over))
+    facts_by_notice_days: dict[int, pd.DataFrame] = {}
+
+    def cases_with(notice_days: int) -> pd.DataFrame:
+        # Facts depend on the notice period (rule 4) only; agencies often share it.
+        if notice_days not in facts_by_notice_days:
+            facts = case_facts(frames, as_of, notice_days)
+            facts_by_notice_days[notice_days] = facts.join(customers, on="customer_id")
+        return facts_by_notice_days[notice_days]
+
+    cases = cases_with(rules.notice_days).copy()
+    routed = route(cases, agencies)
+    # Unrouted cases are judged by the global rules against what any agency serves.
+    failed = _failures(
+        cases,
+        frames,
+        as_of,
+        rules,
+        currencies={c for a in agencies for c in a.currencies},
+        countries={c for a in agencies for c in a.countries},
+        handed_over=handed_over,
+    )
+    for agency in agencies:
+        mine = routed == agency.name
+        if not mine.any():
+            continue
+        agency_cases = cases_with(agency.rules.notice_days)[mine]
+        cases.loc[mine, agency_cases.columns] = agency_cases
+        failed.loc[mine] = _failures(
+            agency_cases,
+            frames,
+            as_of,
+            agency.rules,
+            currencies=set(agency.currencies),
+            countries=set(agency.countries),
+            handed_over=handed_over,
+        )
+    failed["no_agency"] = routed == NO_AGENCY
+    failed["ambiguous_route"] = routed == AMBIGUOUS
+    cases["agency"] = routed.where(~routed.isin([NO_AGENCY, AMBIGUOUS]), None)
+    return Decision(as_of=as_of, cases=cases.join(failed.astype(bool)))
+
+
+NO_AGENCY = ""
+AMBIGUOUS = "*"
+
+
+def route(cases: pd.DataFrame, agencies: Sequence[Agency]) -> pd.Series:
+    """Per case the one agency whose route matches, or NO_AGENCY, or AMBIGUOUS."""
+    chosen = pd.Series(NO_AGENCY, index=cases.index, dtype=object)
+    matches = pd.Series(0, index=cases.index)
+    for agency in agencies:
+        r = agency.route
+        hit = cases["open_cents"] >= r.min_open_cents
+        if r.max_open_cents is not None:
+            hit &= cases["open_cents"] <= r.max_open_cents
+        if r.countries:
+            hit &= cases["country"].isin(r.countries)
+        if r.debtor_kinds:
+            hit &= cases["kind"].isin(r.debtor_kinds)
+        chosen = chosen.where(~hit, agency.name)
+        matches += hit.astype(int)
+    return chosen.where(matches <= 1, AMBIGUOUS)
+
+
+def _failures(
+    cases: pd.DataFrame,
+    frames: dict[str, pd.DataFrame],
+    as_of: dt.date,
+    rules: Rules,
+    *,
+    currencies: set[str],
+    countries: set[str],
+    handed_over: pd.Index,
+) -> pd.DataFrame:
+    """Rules 1–13 for `cases`: one boolean column per reason code, True = failed."""
+    as_of_day = pd.Timestamp(as_of)
     failed = pd.DataFrame(index=cases.index)
     failed["not_open"] = cases["open_cents"] <= 0
     failed["below_minimum"] = cases["open_cents"] < rules.minimum_open_cents
@@ -128,13 +214,11 @@ def decide(
         cases["date_of_birth"], rules.majority_age
     )
     failed["time_barred"] = as_of_day > _limitation_end(cases["due_date"], cases["country"])
-    failed["already_handed_over"] = cases.index.isin(list(handed_over))
+    failed["already_handed_over"] = cases.index.isin(handed_over)
     failed["incomplete"] = _incomplete(cases)
-    failed["not_served"] = ~(
-        cases["currency"].isin(agency.currencies) & cases["country"].isin(agency.countries)
-    )
+    failed["not_served"] = ~(cases["currency"].isin(currencies) & cases["country"].isin(countries))
     failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
-    return Decision(as_of=as_of, cases=cases.join(failed.astype(bool)))
+    return failed
 
 
 def _disputed(disputes: pd.DataFrame) -> pd.Index:

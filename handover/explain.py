@@ -22,7 +22,8 @@ def explain(config: Config, invoice_id: str) -> str:
     verdict = "NOT eligible" if failed else "eligible"
     lines = [
         f"Invoice {invoice_id}: {verdict} in the latest {kind} "
-        f"(run {latest['run_id']}, as_of {latest['as_of']}, agency {latest['agency']})",
+        f"(run {latest['run_id']}, as_of {latest['as_of']}, "
+        f"routed to {latest['routed_to'] or 'no agency'})",
         "",
     ]
     for rule in RULES:
@@ -41,5 +42,6 @@ def explain(config: Config, invoice_id: str) -> str:
     if len(history) > 1:
         lines.append(f"{len(history)} runs decided on this case; earlier ones:")
         for old in history[1:6]:
-            lines.append(f"  {old['as_of']} ({old['agency']}): {old['reasons'] or 'eligible'}")
+            routed = old["routed_to"] or "no agency"
+            lines.append(f"  {old['as_of']} ({routed}): {old['reasons'] or 'eligible'}")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from dataclasses import replace
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -206,9 +207,15 @@ class Shop:
         handed_over: tuple[str, ...] = (),
         rules: Rules = Rules(),
         agency: Agency = AGENCY,
+        agencies: tuple[Agency, ...] | None = None,
     ) -> Decision:
         return decide(
-            self.frames(as_of), as_of=as_of, rules=rules, agency=agency, handed_over=handed_over
+            self.frames(as_of),
+            as_of=as_of,
+            rules=rules,
+            # As config.py does: an agency's thresholds start from the global ones.
+            agencies=agencies or (replace(agency, rules=rules),),
+            handed_over=handed_over,
         )
 
 

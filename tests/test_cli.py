@@ -28,19 +28,20 @@ def config(tmp_path):
         store.start_run(
             run, as_of=dt.date.fromisoformat(day), agency="inkasso-nord", dry_run=False, data={}
         )
-        store.record_decisions(run, pd.Series(reasons), {"eligible": 1})
+        routed = pd.Series({"I1": "inkasso-nord", "I2": None})
+        store.record_decisions(run, pd.Series(reasons), routed, {"eligible": 1})
     return path
 
 
 def test_explain_prints_each_rule(config, capsys):
     assert main(["explain", "I2", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "I2: NOT eligible in the latest run (run run-2, as_of 2026-06-15" in out
+    assert "I2: NOT eligible in the latest run (run run-2, as_of 2026-06-15, routed to no" in out
     assert "FAIL 10. the case was not handed over before [already_handed_over]" in out
     assert "FAIL 13. no hold by support in force [on_hold]" in out
     assert "ok    1. something is still owed" in out
     assert out.count("FAIL") == 2
-    assert "2026-06-01 (inkasso-nord): eligible" in out
+    assert "2026-06-01 (no agency): eligible" in out
 
 
 def test_explain_unknown_invoice(config, capsys):

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from shopbuilder import AGENCY, AS_OF, Shop, reasons
 
-from handover.config import Rules
+from handover.config import Route, Rules
 from handover.eligibility import REASON_CODES, RULES, check_as_of, today_berlin
 from handover.errors import EligibilityError
 
@@ -31,8 +31,8 @@ def test_the_default_case_is_eligible_with_its_facts(shop):
 
 
 def test_every_rule_has_a_code_and_a_demand():
-    assert [rule.number for rule in RULES] == list(range(1, 14))
-    assert len(set(REASON_CODES)) == 13
+    assert [rule.number for rule in RULES] == list(range(1, 16))
+    assert len(set(REASON_CODES)) == 15
 
 
 def test_only_open_overdue_invoices_are_cases(shop):
@@ -296,3 +296,76 @@ def test_future_as_of_is_refused():
     with pytest.raises(EligibilityError, match="in the future"):
         check_as_of(today_berlin() + dt.timedelta(days=1))
     assert check_as_of(AS_OF) == AS_OF
+
+
+# Routing: global rules, then routing, then the agency's own thresholds
+
+
+def two_agencies():
+    consumers_de = replace(
+        AGENCY,
+        name="nord",
+        route=Route(countries=("DE",), debtor_kinds=("consumer",)),
+        rules=Rules(minimum_open_cents=3000),
+    )
+    rest = replace(
+        AGENCY,
+        name="sued",
+        route=Route(countries=("DE", "AT"), debtor_kinds=("business",)),
+    )
+    return consumers_de, rest
+
+
+@pytest.fixture
+def routed_shop(tmp_path):
+    shop = Shop(tmp_path / "s.db")
+    shop.customer("C1")  # consumer DE -> nord
+    shop.customer("C2", kind="business", company_name="Ölmühle GmbH")  # business DE -> sued
+    shop.customer("C3", country="AT", postal_code="1010")  # consumer AT -> nobody
+    for n in (1, 2, 3):
+        shop.invoice(f"I{n}", f"C{n}")
+    return shop
+
+
+def test_each_case_goes_to_the_one_agency_whose_route_matches(routed_shop):
+    decision = routed_shop.decide(agencies=two_agencies())
+    assert decision.cases["agency"].to_dict() == {"I1": "nord", "I2": "sued", "I3": None}
+    assert list(decision.eligible_for("nord").index) == ["I1"]
+    assert list(decision.eligible_for("sued").index) == ["I2"]
+    assert reasons(decision, "I3") == {"no_agency"}
+
+
+def test_a_case_two_routes_match_is_ambiguous(routed_shop):
+    nord, sued = two_agencies()
+    greedy = replace(sued, route=Route(countries=("DE", "AT")))
+    decision = routed_shop.decide(agencies=(nord, greedy))
+    assert reasons(decision, "I1") == {"ambiguous_route"}
+    assert decision.cases.loc["I1", "agency"] is None
+    assert decision.cases.loc["I3", "agency"] == "sued"
+
+
+def test_open_amount_band_routes(routed_shop):
+    small = replace(AGENCY, name="small", route=Route(max_open_cents=4999))
+    large = replace(AGENCY, name="large", route=Route(min_open_cents=5000))
+    routed_shop.payment("I2", 2000)
+    decision = routed_shop.decide(agencies=(small, large))
+    assert decision.cases["agency"].to_dict() == {"I1": "large", "I2": "small", "I3": "large"}
+
+
+def test_the_chosen_agencys_own_thresholds_apply_after_routing(routed_shop):
+    routed_shop.payment("I1", 2500).payment("I2", 2500)  # 25.00 open on both
+    decision = routed_shop.decide(agencies=two_agencies())
+    assert reasons(decision, "I1") == {"below_minimum"}  # nord demands 30.00
+    assert reasons(decision, "I2") == set()  # sued keeps the global 10.00
+
+
+def test_the_chosen_agencys_notice_period_decides_rule4(routed_shop):
+    nord, sued = two_agencies()
+    # The final notice (1 May) is 45 days old, the Mahnung (10 April) 66 days.
+    decision = routed_shop.decide(agencies=(replace(nord, rules=Rules(notice_days=60)), sued))
+    assert reasons(decision, "I1") == set()
+    assert decision.cases.loc["I1", "handover_notice_date"].date() == dt.date(2026, 4, 10)
+    assert decision.cases.loc["I2", "handover_notice_date"].date() == dt.date(2026, 5, 1)
+    decision = routed_shop.decide(agencies=(replace(nord, rules=Rules(notice_days=70)), sued))
+    assert reasons(decision, "I1") == {"dunning_incomplete"}
+    assert reasons(decision, "I2") == set()

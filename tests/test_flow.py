@@ -118,7 +118,7 @@ def run(setup: Setup, **params):
 def test_run_delivers_a_drop_that_stock_age_opens(prefect, setup):
     counts = run(setup)
     assert counts["eligible"] == 3
-    assert counts["handed_over"] == 3
+    assert counts["handed_over.test"] == 3
     assert (counts["installment_plan"], counts["protected_customer"], counts["on_hold"]) == (
         1,
         1,
@@ -146,7 +146,7 @@ def test_second_run_on_the_same_day_hands_over_nothing_twice(prefect, setup):
     counts = run(setup)
     assert counts["already_handed_over"] == 3
     assert counts["eligible"] == 0
-    assert "handed_over" not in counts
+    assert "handed_over.test" not in counts
     assert len(list(setup.inbox.glob("*.csv.age"))) == 1
 
 
