@@ -41,6 +41,7 @@ decisions = sa.Table(
     sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
     sa.Column("invoice_id", sa.Text, primary_key=True),
     sa.Column("reasons", sa.Text, nullable=False),  # comma-separated codes; '' = eligible
+    sa.Column("agency", sa.Text),  # the agency the case was routed to; NULL = none
 )
 drops = sa.Table(
     "drops",
@@ -117,9 +118,17 @@ class StateStore:
             )
             audit.append(conn, [audit.Entry(run_id, "run_started", data)])
 
-    def record_decisions(self, run_id: str, reasons: pd.Series, counts: Mapping[str, int]) -> None:
-        """Keep every case's reason codes and audit the counts per reason."""
-        rows = [{"run_id": run_id, "invoice_id": i, "reasons": r} for i, r in reasons.items()]
+    def record_decisions(
+        self, run_id: str, reasons: pd.Series, agency: pd.Series, counts: Mapping[str, int]
+    ) -> None:
+        """Keep every case's reason codes and routed agency; audit the counts per reason."""
+        rows = (
+            pd.DataFrame({"reasons": reasons, "agency": agency.astype(object)})
+            .rename_axis("invoice_id")
+            .reset_index()
+            .assign(run_id=run_id)
+        )
+        rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
         with self.transaction() as conn:
             if rows:
                 conn.execute(decisions.insert(), rows)
@@ -233,6 +242,7 @@ class StateStore:
                 runs.c.dry_run,
                 runs.c.started_at,
                 decisions.c.reasons,
+                decisions.c.agency.label("routed_to"),
             )
             .join(decisions, decisions.c.run_id == runs.c.run_id)
             .where(decisions.c.invoice_id == invoice_id)
