@@ -118,6 +118,32 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from redaction.describe import describe_policy
+
+    config = load_config(args.config)
+    for name in args.agency or [a.name for a in config.agencies]:
+        print(describe_policy(config, config.agency(name)), end="\n\n")
+    return 0
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.policy_check import check_config
+
+    config = load_config(args.config)
+    problems = check_config(config)
+    for problem in problems:
+        print(f"handover: policy: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{config.path}: policy version {config.policy_version} is consistent")
+    for agency in config.agencies:
+        print(f"  {agency.name}: sha256 {config.policy_hash(agency)}")
+    return 0
+
+
 def _as_of(text: str) -> str:
     try:
         dt.date.fromisoformat(text)
@@ -163,6 +189,16 @@ def parser() -> argparse.ArgumentParser:
     explain = with_config(commands.add_parser("explain", help="why a case was (not) handed over"))
     explain.add_argument("invoice_id")
     explain.set_defaults(func=cmd_explain)
+
+    policy = commands.add_parser("policy", help="the agencies' policies").add_subparsers(
+        dest="policy_command", required=True
+    )
+    show = with_config(policy.add_parser("show", help="an agency's policy in plain words"))
+    show.add_argument("agency", nargs="*", help="agency name(s) (default: all)")
+    show.set_defaults(func=cmd_policy_show)
+    with_config(policy.add_parser("check", help="validate the whole config")).set_defaults(
+        func=cmd_policy_check
+    )
 
     audit = commands.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True
