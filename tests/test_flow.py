@@ -229,3 +229,47 @@ def test_no_personal_data_outside_the_payload(tmp_path, sshd):
     assert leaks == []
     assert any("prefect-home" in name for name in places), "Prefect wrote nothing to scan"
     assert sqlite3.connect(setup.root / "state.db").execute("SELECT count(*) FROM audit_log")
+
+
+def test_one_agency_failing_does_not_hold_back_the_other(prefect, setup, sshd, tmp_path):
+    """Consumers go to `test`, businesses to `firms`, whose host key is wrong at first."""
+    setup.shop.db.execute(
+        "UPDATE customers SET kind = 'business', company_name = 'Ölmühle GmbH' "
+        "WHERE customer_id = 'C3'"
+    )
+    setup.shop.db.commit()
+    firms_inbox = sshd.new_inbox()
+    stranger = tmp_path / "stranger.pub"
+    stranger.write_text(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x\n"
+    )
+    firms_known_hosts = sshd.write_known_hosts(setup.root / "firms_known_hosts", stranger)
+    recipient = pyrage.x25519.Identity.generate().to_public()
+    setup.config.write_text(
+        setup.config.read_text()
+        + f"""
+[agencies.test.route]
+debtor_kinds = ["consumer"]
+[agencies.firms]
+recipients = ["{recipient}"]
+[agencies.firms.route]
+debtor_kinds = ["business"]
+[agencies.firms.sftp]
+host = "{sshd.host}"
+port = {sshd.port}
+user = "{sshd.user}"
+inbox = "{firms_inbox}"
+known_hosts = "firms_known_hosts"
+"""
+    )
+    with pytest.raises(HostKeyMismatch):
+        run(setup)
+    assert len(list(setup.inbox.glob("*.csv.age"))) == 1  # consumers were delivered
+    assert list(firms_inbox.iterdir()) == []
+    assert setup.store.handed_over() == {"I1", "I2"}
+
+    sshd.write_known_hosts(firms_known_hosts)
+    counts = run(setup)
+    assert len(list(firms_inbox.glob("*.csv.age"))) == 1
+    assert setup.store.handed_over() == {"I1", "I2", "I3"}
+    assert counts["eligible"] == 0 and counts["already_handed_over"] == 3
