@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -17,11 +18,22 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from handover import contract, eligibility, envelope, sftp, source, validation
+from handover import (
+    artifacts,
+    consent_log,
+    contract,
+    eligibility,
+    envelope,
+    sftp,
+    source,
+    validation,
+)
+from handover.audit import Head
 from handover.config import Agency, Config, load_config
 from handover.errors import HandoverError
-from handover.keys import KeyDirectory
+from handover.keys import KeyDirectory, PseudonymKey, load_pseudonym_key
 from handover.manifest import build_manifest
+from handover.signing import AUDIT_NAMESPACE, Signer
 from handover.state import PreparedDrop, StateStore
 from redaction.policy import minimise
 
@@ -70,8 +82,15 @@ def minimise_cases(
 
 
 @task(name="encrypt", **TASK_OPTIONS)
-def seal(rows: pd.DataFrame, config: Config, agency: Agency, as_of: dt.date) -> envelope.Drop:
-    drop_id = f"{as_of.isoformat()}-{agency.name}-{uuid.uuid4().hex[:8]}"
+def seal(
+    rows: pd.DataFrame,
+    config: Config,
+    agency: Agency,
+    as_of: dt.date,
+    keys: KeyDirectory,
+    drop_id: str,
+    audit_head: Head,
+) -> envelope.Drop:
     manifest = build_manifest(
         rows,
         drop_id=drop_id,
@@ -82,9 +101,13 @@ def seal(rows: pd.DataFrame, config: Config, agency: Agency, as_of: dt.date) -> 
         policy_version=config.policy_version,
         policy_hash=config.policy_hash(agency),
     )
+    # The audit head after `drop_prepared`: every agency's archive of manifests witnesses the log.
+    manifest["audit_head"] = audit_head.as_manifest()
     return envelope.seal(
         contract.to_csv_bytes(rows[list(contract.COLUMNS)]),
         recipients=agency.recipients,
+        archive_recipient=keys.archive_recipient(),
+        signer=Signer.from_key_file(keys.signing_key()),
         out_dir=config.outbox / agency.name,
         manifest=manifest,
         drop_id=drop_id,
@@ -119,6 +142,18 @@ def record(store: StateStore, run_id: str, drop: PreparedDrop, receipt: sftp.Rec
     )
 
 
+@dataclass(frozen=True)
+class Run:
+    """What every stage of one run needs: configuration, keys, state store, date, logger."""
+
+    run_id: str
+    config: Config
+    as_of: dt.date
+    keys: KeyDirectory
+    store: StateStore
+    logger: Any
+
+
 @flow(name="handover", persist_result=False, log_prints=False)
 def handover(
     config_path: str,
@@ -130,17 +165,22 @@ def handover(
 
     Returns the number of cases per reason code, `eligible`, and `handed_over.<agency>`.
     """
-    logger = get_run_logger()
     config = load_config(config_path)
     agencies = config.in_scope(agency)
     day = eligibility.check_as_of(
         dt.date.fromisoformat(as_of) if as_of else eligibility.today_berlin()
     )
-    keys = KeyDirectory(config.key_dir)
-    store = StateStore(config.state_url)
-    run_id = str(flow_run.id or uuid.uuid4())
-    store.start_run(
-        run_id,
+    run = Run(
+        run_id=str(flow_run.id or uuid.uuid4()),
+        config=config,
+        as_of=day,
+        keys=KeyDirectory(config.key_dir),
+        store=StateStore(config.state_url),
+        logger=get_run_logger(),
+    )
+    signer = Signer.from_key_file(run.keys.signing_key())
+    run.store.start_run(
+        run.run_id,
         as_of=day,
         agency=agency or "*",
         dry_run=dry_run,
@@ -152,117 +192,132 @@ def handover(
             "policy_sha256": {a.name: config.policy_hash(a) for a in agencies},
         },
     )
+    drop_ids: list[str] = []
     try:
-        counts = _run(config, agencies, day, dry_run, keys, store, run_id, logger)
+        counts = _hand_over(run, agencies, dry_run, drop_ids)
     except Exception as exc:
         # Only the error's type is recorded: a message might quote data.
-        store.finish_run(
-            run_id, status="failed", counts={"error": type(exc).__name__}, event="run_failed"
+        run.store.finish_run(
+            run.run_id, status="failed", counts={"error": type(exc).__name__}, event="run_failed"
         )
+        run.store.checkpoint(signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint)
         raise
-    store.finish_run(
-        run_id, status="succeeded", counts=counts, event="dry_run" if dry_run else "run_finished"
+    run.store.finish_run(
+        run.run_id,
+        status="succeeded",
+        counts=counts,
+        event="dry_run" if dry_run else "run_finished",
+    )
+    head = run.store.checkpoint(signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint)
+    artifacts.publish(
+        run_id=run.run_id,
+        as_of=day.isoformat(),
+        agency=agency or "all",
+        counts=counts,
+        dry_run=dry_run,
+        drop_ids=drop_ids,
+        audit_head=head.as_manifest() if head else None,
     )
     return counts
 
 
-def _run(
-    config: Config,
-    agencies: tuple[Agency, ...],
-    as_of: dt.date,
-    dry_run: bool,
-    keys: KeyDirectory,
-    store: StateStore,
-    run_id: str,
-    logger: Any,
+def _hand_over(
+    run: Run, agencies: tuple[Agency, ...], dry_run: bool, drop_ids: list[str]
 ) -> dict[str, int]:
+    """Extract, decide, and seal and deliver one drop per agency; returns the counts."""
     if not dry_run:
         # Drops sealed by an earlier run but not delivered go first, so no case waits or doubles.
         for agency in agencies:
-            for pending in store.pending_drops(agency.name):
-                logger.info("Delivering drop %s left by an earlier run", pending.drop_id)
-                _deliver_and_record(pending, agency, keys, store, run_id, logger)
+            for pending in run.store.pending_drops(agency.name):
+                run.logger.info("Delivering drop %s left by an earlier run", pending.drop_id)
+                _deliver_and_record(run, pending, agency)
 
-    frames = extract(config, as_of)
-    logger.info("Extracted %d cases due before %s", len(frames["invoices"]), as_of)
-    logger.info(validate(frames, "source"))
+    frames = extract(run.config, run.as_of)
+    run.logger.info("Extracted %d cases due before %s", len(frames["invoices"]), run.as_of)
+    run.logger.info(validate(frames, "source"))
 
-    decision = decide(frames, config, as_of, store.handed_over())
+    decision = decide(frames, run.config, run.as_of, run.store.handed_over())
     counts = decision.reason_counts()
-    store.record_decisions(run_id, decision.reasons(), decision.cases["agency"], counts)
-    logger.info("Decisions: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
+    run.store.record_decisions(run.run_id, decision.reasons(), decision.cases["agency"], counts)
+    run.logger.info("Decisions: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
 
-    key = keys.pseudonym_key()
+    pseudonym = load_pseudonym_key(run.keys, run.config.key_settings.pseudonym_secret_block)
     failures: list[HandoverError] = []
     for agency in agencies:
-        rows = minimise_cases(decision, frames, agency, key)
-        logger.info(validate({"outgoing": contract.for_validation(rows)}, "outgoing"))
+        rows = minimise_cases(decision, frames, agency, pseudonym.key)
+        run.logger.info(validate({"outgoing": contract.for_validation(rows)}, "outgoing"))
         if dry_run or rows.empty:
-            logger.info("%s: %d cases, nothing sent (dry run or none)", agency.name, len(rows))
+            run.logger.info("%s: %d cases, nothing sent (dry run or none)", agency.name, len(rows))
             continue
-        drop = _seal_and_prepare(rows, decision, config, agency, as_of, store, run_id)
-        logger.info("%s: sealed drop %s with %d cases", agency.name, drop.drop_id, len(rows))
+        drop = _seal_and_prepare(run, rows, decision, frames, agency, pseudonym)
+        drop_ids.append(drop.drop_id)
         try:
-            handed = _deliver_and_record(drop, agency, keys, store, run_id, logger)
+            counts[f"handed_over.{agency.name}"] = _deliver_and_record(run, drop, agency)
         except HandoverError as exc:
             # Other agencies still get their drops; this one is delivered by the next run.
-            logger.error(
+            run.logger.error(
                 "%s: delivery failed (%s); the drop waits", agency.name, type(exc).__name__
             )
             failures.append(exc)
-            continue
-        counts[f"handed_over.{agency.name}"] = handed
     if failures:
         raise failures[0]
     return counts
 
 
 def _seal_and_prepare(
+    run: Run,
     rows: pd.DataFrame,
     decision: eligibility.Decision,
-    config: Config,
+    frames: dict[str, pd.DataFrame],
     agency: Agency,
-    as_of: dt.date,
-    store: StateStore,
-    run_id: str,
+    pseudonym: PseudonymKey,
 ) -> PreparedDrop:
-    drop = seal(rows, config, agency, as_of)
+    """Audit the drop, seal it, and record it as prepared with its cases and consent log."""
+    config = run.config
+    drop_id = f"{run.as_of.isoformat()}-{agency.name}-{uuid.uuid4().hex[:8]}"
+    customer_ids = decision.cases.loc[rows.index, "customer_id"]
+    consent_records = consent_log.records(
+        rows,
+        customer_ids,
+        frames["consents"],
+        agency,
+        drop_id=drop_id,
+        lawful_basis=config.compliance.lawful_basis,
+    )
+    facts = {
+        "drop_id": drop_id,
+        "agency": agency.name,
+        "as_of": run.as_of.isoformat(),
+        "case_count": len(rows),
+        "policy_version": config.policy_version,
+        "policy_sha256": config.policy_hash(agency),
+        "pseudonym_key_id": pseudonym.key_id,
+    }
+    head = run.store.announce_drop(
+        run.run_id, {**facts, "consent_log_sha256": consent_log.digest(consent_records)}
+    )
+    drop = seal(rows, config, agency, run.as_of, run.keys, drop_id, head)
     prepared = PreparedDrop(
         drop_id=drop.drop_id,
-        run_id=run_id,
+        run_id=run.run_id,
         agency=agency.name,
         directory=drop.directory,
         files=drop.files,
         case_count=drop.case_count,
     )
-    store.prepare_drop(
+    run.store.prepare_drop(
         prepared,
-        rows.assign(
-            customer_id=decision.cases.loc[rows.index, "customer_id"],
-            columns=contract.columns_sent(rows),
-        ),
-        {
-            "drop_id": drop.drop_id,
-            "agency": agency.name,
-            "as_of": as_of.isoformat(),
-            "case_count": drop.case_count,
-            "payload_sha256": drop.payload_sha256,
-            "policy_version": config.policy_version,
-            "policy_sha256": config.policy_hash(agency),
-        },
+        rows.assign(customer_id=customer_ids, columns=contract.columns_sent(rows)),
+        {**facts, "payload_sha256": drop.payload_sha256},
     )
+    with run.store.transaction() as conn:
+        consent_log.store(conn, consent_records)
+    run.logger.info("%s: sealed drop %s with %d cases", agency.name, drop_id, len(rows))
     return prepared
 
 
-def _deliver_and_record(
-    drop: PreparedDrop,
-    agency: Agency,
-    keys: KeyDirectory,
-    store: StateStore,
-    run_id: str,
-    logger: Any,
-) -> int:
-    receipt = deliver(drop, agency, keys)
-    handed = record(store, run_id, drop, receipt)
-    logger.info("%s: delivered drop %s with %d cases", agency.name, drop.drop_id, handed)
+def _deliver_and_record(run: Run, drop: PreparedDrop, agency: Agency) -> int:
+    receipt = deliver(drop, agency, run.keys)
+    handed = record(run.store, run.run_id, drop, receipt)
+    run.logger.info("%s: delivered drop %s with %d cases", agency.name, drop.drop_id, handed)
     return handed

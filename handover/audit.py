@@ -1,20 +1,29 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, hash-chained audit log, its identifier side table and signed checkpoints.
 
 Every entry stores the SHA-256 of its predecessor, and its own hash covers its sequence number,
 time, run, event and data. Editing an entry, deleting an inner one or reordering entries breaks
-the chain at the first entry affected; `verify` names it. Truncation at the end is caught later,
-by comparing with the heads that agencies received in manifests.
+the chain at the first entry affected; `verify` names it. Truncation at the end is caught by the
+signed checkpoints and, should those be deleted too, by the heads the agencies received in their
+manifests (`witnessed`).
+
+Identifiers (invoice id, customer id) do not go into an entry's data: they go into the side table
+`audit_identifiers`, and the entry carries `ids_sha256 = SHA-256(salt || identifiers)`. Retention
+erases a side row (identifiers and salt) without touching the chain; the salt keeps an erased
+digest from confirming a guessed invoice id. Erasure is itself an audited entry
+(`identifiers_erased`), so `verify` tells a sanctioned erasure from a deleted row.
 
 Entries hold internal ids, pseudonyms, counts and column names, never personal data.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +31,14 @@ import sqlalchemy as sa
 from handover.errors import AuditIntegrityError
 
 GENESIS = "0" * 64
+CHECKPOINT_DOMAIN = b"handover-audit-checkpoint-v1"
+ERASED_EVENT = "identifiers_erased"
+
+Signer = Callable[[bytes], bytes]
+"""Signs a message with the shop's key; returns the signature."""
+SignatureVerifier = Callable[[bytes, bytes], bool | None]
+"""`verify(message, signature)`: False, or an exception, for a signature that is not the shop
+key's over the message (a verifier that raises on failure may return None on success)."""
 
 metadata = sa.MetaData()
 audit_log = sa.Table(
@@ -35,23 +52,91 @@ audit_log = sa.Table(
     sa.Column("prev_hash", sa.Text, nullable=False),
     sa.Column("hash", sa.Text, nullable=False),
 )
+# No foreign key to audit_log: an attacker's truncation must not cascade, and verify reports
+# an orphaned row itself.
+audit_identifiers = sa.Table(
+    "audit_identifiers",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("salt", sa.Text),  # NULL once erased
+    sa.Column("identifiers", sa.Text),  # canonical JSON; NULL once erased
+    sa.Column("invoice_id", sa.Text),  # copies for lookup; NULL once erased
+    sa.Column("customer_id", sa.Text),
+    sa.Column("erased_at", sa.Text),
+)
+sa.Index("audit_identifiers_customer", audit_identifiers.c.customer_id)
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.Text, nullable=False),
+    sa.Column("signed_at", sa.Text, nullable=False),
+    sa.Column("key_id", sa.Text, nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),  # base64 of what the signer returned
+)
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One audit entry as the caller describes it."""
+    """One audit entry as the caller describes it.
+
+    `identifiers` (e.g. invoice_id, customer_id) go to the side table, covered by hash.
+    """
 
     run_id: str
     event: str
     data: Mapping[str, Any]
+    identifiers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last entry of the log: what a manifest and a checkpoint witness."""
+
+    seq: int
+    hash: str
+
+    def as_manifest(self) -> dict[str, Any]:
+        """The manifest field `audit_head`."""
+        return {"seq": self.seq, "hash": self.hash}
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A head that left the shop (in a drop's manifest): the log must still contain it."""
+
+    seq: int
+    hash: str
+    source: str  # where it was found, e.g. the manifest's path
 
 
 @dataclass(frozen=True)
 class ChainStatus:
-    """What `verify` found: the number of entries and the head hash."""
+    """What `verify` found."""
 
     entries: int
     head: str
+    checkpoints: int = 0
+    signatures_checked: bool = False
+    witnessed: int = 0
+    identifiers: int = 0
+    erased_identifiers: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    def summary(self) -> str:
+        """One line for the console and the report."""
+        parts = [f"audit log intact: {self.entries} entries, head {self.head}"]
+        if self.checkpoints:
+            how = "signatures valid" if self.signatures_checked else "signatures NOT checked"
+            parts.append(f"{self.checkpoints} signed checkpoints ({how})")
+        else:
+            parts.append("no signed checkpoint")
+        if self.witnessed:
+            parts.append(f"{self.witnessed} manifest heads found in the log")
+        parts.append(
+            f"{self.identifiers} entries with identifiers, {self.erased_identifiers} of them erased"
+        )
+        return "; ".join(parts)
 
 
 def entry_hash(seq: int, prev_hash: str, at: str, run_id: str, event: str, data: str) -> str:
@@ -60,8 +145,27 @@ def entry_hash(seq: int, prev_hash: str, at: str, run_id: str, event: str, data:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def _canonical(data: Mapping[str, Any]) -> str:
+def identifiers_digest(salt: str, identifiers: str) -> str:
+    """SHA-256 over the salt (hex) and the canonical identifiers JSON."""
+    return hashlib.sha256(bytes.fromhex(salt) + identifiers.encode("utf-8")).hexdigest()
+
+
+def canonical(data: Mapping[str, Any]) -> str:
+    """The JSON text hashed for `data`: sorted keys, no spaces."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def utc_now() -> str:
+    """The time format of audit entries."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def head(conn: sa.Connection) -> Head:
+    """The current head (seq 0 and the genesis hash for an empty log)."""
+    row = conn.execute(
+        sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+    ).first()
+    return Head(row.seq, row.hash) if row else Head(0, GENESIS)
 
 
 def append(conn: sa.Connection, entries: Iterable[Entry]) -> str:
@@ -69,23 +173,36 @@ def append(conn: sa.Connection, entries: Iterable[Entry]) -> str:
 
     The primary key on `seq` makes a concurrent writer fail instead of forking the chain.
     """
-    head = conn.execute(
-        sa.select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-    rows = []
+    current = head(conn)
+    seq, prev = current.seq, current.hash
+    at = utc_now()
+    rows, id_rows = [], []
     for entry in entries:
         seq += 1
-        data = _canonical(entry.data)
-        digest = entry_hash(seq, prev, at, entry.run_id, entry.event, data)
+        data = dict(entry.data)
+        if entry.identifiers is not None:
+            ids = canonical(entry.identifiers)
+            salt = secrets.token_hex(16)
+            data["ids_sha256"] = identifiers_digest(salt, ids)
+            id_rows.append(
+                {
+                    "seq": seq,
+                    "salt": salt,
+                    "identifiers": ids,
+                    "invoice_id": entry.identifiers.get("invoice_id"),
+                    "customer_id": entry.identifiers.get("customer_id"),
+                    "erased_at": None,
+                }
+            )
+        text = canonical(data)
+        digest = entry_hash(seq, prev, at, entry.run_id, entry.event, text)
         rows.append(
             {
                 "seq": seq,
                 "at": at,
                 "run_id": entry.run_id,
                 "event": entry.event,
-                "data": data,
+                "data": text,
                 "prev_hash": prev,
                 "hash": digest,
             }
@@ -93,14 +210,143 @@ def append(conn: sa.Connection, entries: Iterable[Entry]) -> str:
         prev = digest
     if rows:
         conn.execute(audit_log.insert(), rows)
+    if id_rows:
+        conn.execute(audit_identifiers.insert(), id_rows)
     return prev
 
 
-def verify(conn: sa.Connection) -> ChainStatus:
-    """Check the whole chain; raise `AuditIntegrityError` naming the first broken entry."""
+def append_one(conn: sa.Connection, entry: Entry) -> Head:
+    """Append one entry; returns the head after it (for a drop's manifest)."""
+    append(conn, [entry])
+    return head(conn)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_message(seq: int, hash_: str, signed_at: str, key_id: str) -> bytes:
+    """The bytes a checkpoint signature covers."""
+    return b"\n".join(
+        (CHECKPOINT_DOMAIN, str(seq).encode(), hash_.encode(), signed_at.encode(), key_id.encode())
+    )
+
+
+def sign_head(conn: sa.Connection, sign: Signer, *, key_id: str) -> Head | None:
+    """Sign the current head with `sign` and store the checkpoint; None for an empty log.
+
+    Signing a head that already has a checkpoint changes nothing.
+    """
+    current = head(conn)
+    if current.seq == 0:
+        return None
+    exists = conn.execute(
+        sa.select(audit_checkpoints.c.seq).where(audit_checkpoints.c.seq == current.seq)
+    ).first()
+    if exists is None:
+        signed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        signature = sign(checkpoint_message(current.seq, current.hash, signed_at, key_id))
+        conn.execute(
+            audit_checkpoints.insert().values(
+                seq=current.seq,
+                hash=current.hash,
+                signed_at=signed_at,
+                key_id=key_id,
+                signature=base64.b64encode(signature).decode("ascii"),
+            )
+        )
+    return current
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def erase_identifiers(
+    conn: sa.Connection, seqs: Sequence[int], *, run_id: str, data: Mapping[str, Any]
+) -> int:
+    """Erase the identifiers of entries `seqs` and audit it; returns how many were erased.
+
+    Already erased rows are skipped. The `identifiers_erased` entry lists the erased sequence
+    numbers as ranges, which is what lets `verify` accept them.
+    """
+    todo = sorted(
+        conn.execute(
+            sa.select(audit_identifiers.c.seq).where(
+                audit_identifiers.c.seq.in_(list(seqs)), audit_identifiers.c.erased_at.is_(None)
+            )
+        ).scalars()
+    )
+    if not todo:
+        return 0
+    erased_at = utc_now()
+    for chunk in _chunks(todo, 500):
+        conn.execute(
+            audit_identifiers.update()
+            .where(audit_identifiers.c.seq.in_(chunk))
+            .values(
+                salt=None, identifiers=None, invoice_id=None, customer_id=None, erased_at=erased_at
+            )
+        )
+    append(
+        conn,
+        [Entry(run_id, ERASED_EVENT, {**data, "count": len(todo), "seqs": to_ranges(todo)})],
+    )
+    return len(todo)
+
+
+def to_ranges(numbers: Sequence[int]) -> list[list[int]]:
+    """Sorted integers as inclusive [first, last] ranges."""
+    ranges: list[list[int]] = []
+    for n in numbers:
+        if ranges and ranges[-1][1] == n - 1:
+            ranges[-1][1] = n
+        else:
+            ranges.append([n, n])
+    return ranges
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def verify(
+    conn: sa.Connection,
+    *,
+    verify_signature: SignatureVerifier | None = None,
+    witnessed: Iterable[Witness] = (),
+) -> ChainStatus:
+    """Check chain, identifiers, checkpoints and witnessed heads; raise naming the first fault.
+
+    Without `verify_signature`, checkpoints are still matched against the chain, but their
+    signatures are not checked (the status says so).
+    """
+    checkpoints = {row.seq: row for row in conn.execute(sa.select(audit_checkpoints))}
+    checkpoint_count = len(checkpoints)
+    witnessed = list(witnessed)
+    witnesses: dict[int, list[Witness]] = {}
+    for witness in witnessed:
+        witnesses.setdefault(witness.seq, []).append(witness)
+    declared_erased: set[int] = set()
+    erased_seen: list[int] = []
+    with_ids = 0
     prev, expected_seq = GENESIS, 1
-    result = conn.execute(sa.select(audit_log).order_by(audit_log.c.seq))
-    for row in result:
+    query = (
+        sa.select(
+            audit_log,
+            audit_identifiers.c.seq.label("id_seq"),
+            audit_identifiers.c.salt,
+            audit_identifiers.c.identifiers,
+            audit_identifiers.c.erased_at,
+        )
+        .select_from(
+            audit_log.outerjoin(audit_identifiers, audit_identifiers.c.seq == audit_log.c.seq)
+        )
+        .order_by(audit_log.c.seq)
+    )
+    for row in conn.execute(query):
         where = f"audit entry {row.seq} ({row.event}, run {row.run_id})"
         if row.seq != expected_seq:
             raise AuditIntegrityError(
@@ -117,8 +363,114 @@ def verify(conn: sa.Connection) -> ChainStatus:
                 f"{where} was altered after it was written: its hash does not match its "
                 "content; restore the audit database from backup"
             )
+        data = json.loads(row.data)
+        if "ids_sha256" in data:
+            with_ids += 1
+            if _check_identifiers(where, row, data["ids_sha256"]):
+                erased_seen.append(row.seq)
+        elif row.id_seq is not None:
+            raise AuditIntegrityError(
+                f"{where} has a row in audit_identifiers but its data names no ids_sha256: "
+                "identifiers were attached to it afterwards; restore from backup"
+            )
+        if row.event == ERASED_EVENT:
+            for first, last in data.get("seqs", []):
+                declared_erased.update(range(first, last + 1))
+        if row.seq in checkpoints:
+            _check_checkpoint(where, checkpoints.pop(row.seq), row.hash, verify_signature)
+        for witness in witnesses.pop(row.seq, []):
+            if witness.hash != row.hash:
+                raise AuditIntegrityError(
+                    f"{where} differs from the head {witness.hash[:16]}… that {witness.source} "
+                    "witnessed: the log was rewritten after that drop; restore it from backup"
+                )
         prev, expected_seq = row.hash, expected_seq + 1
-    return ChainStatus(entries=expected_seq - 1, head=prev)
+    last = expected_seq - 1
+    for seq in sorted(checkpoints):
+        raise AuditIntegrityError(
+            f"signed checkpoint at audit entry {seq} points past the end of the log (entry "
+            f"{last}): entries after {last} were deleted; restore the audit database from backup"
+        )
+    for seq in sorted(witnesses):
+        raise AuditIntegrityError(
+            f"{witnesses[seq][0].source} witnessed audit entry {seq}, but the log ends at entry "
+            f"{last}: it was truncated after that drop; restore the audit database from backup"
+        )
+    undeclared = [seq for seq in erased_seen if seq not in declared_erased]
+    if undeclared:
+        raise AuditIntegrityError(
+            f"the identifiers of audit entry {undeclared[0]} were erased without an "
+            f"{ERASED_EVENT} entry: erasure outside `handover retention run`; restore from backup"
+        )
+    orphan = conn.execute(
+        sa.select(sa.func.min(audit_identifiers.c.seq)).where(audit_identifiers.c.seq > last)
+    ).scalar()
+    if orphan is not None:
+        raise AuditIntegrityError(
+            f"audit_identifiers holds a row for audit entry {orphan}, past the end of the log "
+            f"(entry {last}): the log was truncated; restore the audit database from backup"
+        )
+    return ChainStatus(
+        entries=last,
+        head=prev,
+        checkpoints=checkpoint_count,
+        signatures_checked=verify_signature is not None,
+        witnessed=len(witnessed),
+        identifiers=with_ids,
+        erased_identifiers=len(erased_seen),
+    )
+
+
+def _check_identifiers(where: str, row: Any, digest: str) -> bool:
+    """Check an entry's side row; True if it was erased."""
+    if row.id_seq is None:
+        raise AuditIntegrityError(
+            f"the identifiers of {where} are missing from audit_identifiers: the row was "
+            "deleted outside `handover retention run`; restore the audit database from backup"
+        )
+    if row.erased_at is not None:
+        if row.salt is not None or row.identifiers is not None:
+            raise AuditIntegrityError(
+                f"the identifiers of {where} are marked erased but still present; "
+                "restore the audit database from backup"
+            )
+        return True
+    if row.salt is None or row.identifiers is None:
+        raise AuditIntegrityError(
+            f"the identifiers of {where} were removed without being marked erased; "
+            "restore the audit database from backup"
+        )
+    if identifiers_digest(row.salt, row.identifiers) != digest:
+        raise AuditIntegrityError(
+            f"the identifiers of {where} were altered: they do not match the digest in the "
+            "entry; restore the audit database from backup"
+        )
+    return False
+
+
+def _check_checkpoint(
+    where: str, checkpoint: Any, entry_hash_: str, verify_signature: SignatureVerifier | None
+) -> None:
+    if checkpoint.hash != entry_hash_:
+        raise AuditIntegrityError(
+            f"{where} does not match the signed checkpoint at it: the log was rewritten "
+            "after it was signed; restore the audit database from backup"
+        )
+    if verify_signature is None:
+        return
+    message = checkpoint_message(
+        checkpoint.seq, checkpoint.hash, checkpoint.signed_at, checkpoint.key_id
+    )
+    try:
+        signature = base64.b64decode(checkpoint.signature, validate=True)
+        valid = verify_signature(message, signature) is not False
+    except Exception:  # any verifier's way of saying "bad signature"
+        valid = False
+    if not valid:
+        raise AuditIntegrityError(
+            f"the signed checkpoint at {where} has an invalid signature (key {checkpoint.key_id}):"
+            " the checkpoint was forged or altered; restore the audit database from backup"
+        )
 
 
 def entries(conn: sa.Connection, run_id: str | None = None) -> list[dict[str, Any]]:

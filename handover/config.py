@@ -88,6 +88,8 @@ class Config:
     policy_version: str
     rules: Rules
     agencies: tuple[Agency, ...] = field(default_factory=tuple)
+    compliance: Compliance = field(default_factory=lambda: Compliance())
+    key_settings: KeySettings = field(default_factory=lambda: KeySettings("shop"))
 
     def in_scope(self, name: str | None) -> tuple[Agency, ...]:
         """The agencies a run hands over to: `name` only, or all when `name` is None."""
@@ -119,8 +121,7 @@ class Config:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and check the TOML file at `path`; every error names the file and the key."""
+def _read(path: Path | str) -> _Reader:
     path = Path(path).resolve()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -128,7 +129,13 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError(f"{path}: configuration file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    reader = _Reader(path, data)
+    return _Reader(path, data)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and check the TOML file at `path`; every error names the file and the key."""
+    reader = _read(path)
+    path = reader.path
     base = path.parent
 
     rules = _rules(reader, reader.table("rules"), "rules", Rules(), stricter=False)
@@ -151,6 +158,8 @@ def load_config(path: Path | str) -> Config:
         policy_version=reader.string(reader.table("policy"), "policy.version", "1"),
         rules=rules,
         agencies=agencies,
+        compliance=_compliance(reader),
+        key_settings=_key_settings(reader),
     )
 
 
@@ -329,3 +338,107 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self._fail(key, f"an integer ≥ {minimum}")
         return value
+
+
+# --------------------------------------------------------------------------- compliance settings
+# Read apart from `load_config` (its own tables, its own reader call), for the compliance
+# commands: consent log, retention, records of processing, report.
+
+DEFAULT_LAWFUL_BASIS = "Art. 6(1)(f) GDPR: enforcement of the shop's claim"
+# Three years after the end of the year of handover: the regular limitation period (§§ 195, 199
+# BGB) for the debtor's claims about the transfer (e.g. Art. 82 GDPR damages), during which we
+# must be able to prove what we sent. It also outlasts every handed-over claim's own limitation
+# (rule 9), so rule 10 cannot hand over again a case whose register entry was erased.
+MINIMUM_IDENTIFIER_YEARS = 3
+
+
+@dataclass(frozen=True)
+class Compliance:
+    """Settings of the compliance officer's view ([compliance], [retention])."""
+
+    lawful_basis: str = DEFAULT_LAWFUL_BASIS
+    dpo_contact: str | None = None
+    identifier_years: int = MINIMUM_IDENTIFIER_YEARS
+
+
+def load_compliance(path: Path | str) -> Compliance:
+    """Read [compliance] and [retention] from the TOML file at `path`."""
+    return _compliance(_read(path))
+
+
+def _compliance(reader: _Reader) -> Compliance:
+    compliance = reader.table("compliance")
+    retention = reader.table("retention")
+    dpo = compliance.get("dpo_contact")
+    return Compliance(
+        lawful_basis=reader.string(compliance, "compliance.lawful_basis", DEFAULT_LAWFUL_BASIS),
+        dpo_contact=reader.string(compliance, "compliance.dpo_contact") if dpo else None,
+        identifier_years=reader.integer(
+            retention,
+            "retention.identifier_years",
+            MINIMUM_IDENTIFIER_YEARS,
+            minimum=MINIMUM_IDENTIFIER_YEARS,
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- keys and archive
+# Read apart from `load_config` (its own tables, its own reader call), for signing drops, the
+# archive of sealed drops in the outbox, and where the pseudonym key comes from.
+
+# Seven years (2557 days) from sealing. A drop is the shop's copy of a business letter it sent
+# (Handelsbrief: § 257 (1) Nr. 3 HGB, § 147 (1) Nr. 3 AO), kept 6 years from the end of the
+# calendar year it was sent in (§ 257 (4), (5) HGB; § 147 (3), (4) AO); counted in days from
+# sealing, 7 years cover a drop sealed on 1 January. The 10 years of books and records do not
+# apply to a letter, and keeping the debtors' data longer than the law demands would breach
+# storage limitation (Art. 5(1)(e) GDPR). A shop whose drops are booking vouchers (for example
+# when it sells the receivables) raises this to its tax adviser's period.
+DEFAULT_ARCHIVE_RETENTION_DAYS = 2557
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """Settings of signing, the archive and the pseudonym key ([keys], [archive])."""
+
+    signer_identity: str  # the principal agencies name in allowed_signers and `-I`
+    archive_retention_days: int = DEFAULT_ARCHIVE_RETENTION_DAYS
+    pseudonym_secret_block: str | None = None  # a Prefect Secret block name, never the key
+
+
+def load_key_settings(path: Path | str) -> KeySettings:
+    """Read [keys] and [archive] from the TOML file at `path`."""
+    return _key_settings(_read(path))
+
+
+def _key_settings(reader: _Reader) -> KeySettings:
+    keys = reader.table("keys")
+    archive = reader.table("archive")
+    identity = reader.string(
+        keys,
+        "keys.signer_identity",
+        signer_slug(reader.string(reader.table("shop", required=True), "shop.name")),
+    )
+    if any(c.isspace() or c in '",' for c in identity) or not identity.isascii():
+        raise ConfigError(
+            f"{reader.path}: keys.signer_identity must be one ASCII word without quotes or commas "
+            "(it is the principal of the agencies' allowed_signers line)"
+        )
+    block = keys.get("pseudonym_secret_block")
+    return KeySettings(
+        signer_identity=identity,
+        archive_retention_days=reader.integer(
+            archive, "archive.retention_days", DEFAULT_ARCHIVE_RETENTION_DAYS, minimum=1
+        ),
+        pseudonym_secret_block=(
+            reader.string(keys, "keys.pseudonym_secret_block") if block is not None else None
+        ),
+    )
+
+
+def signer_slug(shop_name: str) -> str:
+    """The default signer identity: the shop name in lowercase ASCII words joined by '-'."""
+    import re
+    import unicodedata
+
+    ascii_name = unicodedata.normalize("NFKD", shop_name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "shop"

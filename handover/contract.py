@@ -123,9 +123,12 @@ def columns_sent(rows: pd.DataFrame) -> pd.Series:
 
 
 def for_validation(rows: pd.DataFrame) -> pd.DataFrame:
-    """The outgoing rows plus `sum_check_cents` (principal − paid − open, expected 0).
+    """`invoice_id` (from the index), the outgoing rows, and `sum_check_cents`.
 
-    GX has no arithmetic expectation, so the outgoing suite checks this derived column.
+    The invoice id lets GX name a failing row without its values (quarantine); it is never a
+    column of the drop. GX has no arithmetic expectation, so the outgoing suite checks the
+    derived sum_check_cents (principal − paid − open, expected 0).
     """
     check = rows["principal_cents"] - rows["paid_cents"] - rows["open_cents"]
-    return rows[list(COLUMNS)].reset_index(drop=True).assign(sum_check_cents=check.to_numpy())
+    frame = rows[list(COLUMNS)].rename_axis("invoice_id").reset_index()
+    return frame.assign(sum_check_cents=check.to_numpy())

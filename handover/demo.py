@@ -60,6 +60,16 @@ class Workspace:
     def known_hosts(self) -> Path:
         return self.root / "known_hosts"
 
+    @property
+    def allowed_signers(self) -> Path:
+        """The agency's allowed_signers file: the shop's signing key, for `ssh-keygen -Y verify`."""
+        return self.agency / "allowed_signers"
+
+    @property
+    def opened(self) -> Path:
+        """Where the agency's tool writes the opened drops."""
+        return self.agency / "opened"
+
 
 def build(ws: Workspace, *, customers: int, seed: int) -> None:
     """Create what is missing: demo shop, shop keys, agency keys, SFTP root."""
@@ -151,11 +161,41 @@ def run_demo(workspace: Path, *, customers: int, seed: int) -> int:
     drops = sorted(ws.inbox.glob("*.csv.age"))
     print(f"\nThe agency's inbox {ws.inbox}:")
     for path in sorted(ws.inbox.iterdir()):
-        print(f"  {path.name}  ({path.stat().st_size} bytes)")
+        if path.is_file():
+            print(f"  {path.name}  ({path.stat().st_size} bytes)")
     if drops:
-        print("\nThe agency opens the newest drop with stock age:")
-        print(f"  age -d -i {ws.identity} {drops[-1]} > cases.csv")
+        print_how_to_open(ws, drops[-1].name.removesuffix(".csv.age"))
     return 0
+
+
+def write_allowed_signers(ws: Workspace) -> str:
+    """Write the agency's allowed_signers file for the shop's signing key; returns the identity."""
+    from handover.config import load_key_settings
+    from handover.signing import MANIFEST_NAMESPACE, allowed_signers_line
+
+    identity = load_key_settings(ws.config).signer_identity
+    line = allowed_signers_line(identity, ws.keys.signing_public_key(), MANIFEST_NAMESPACE)
+    ws.allowed_signers.write_text(line, encoding="ascii")
+    return identity
+
+
+def print_how_to_open(ws: Workspace, drop_id: str) -> None:
+    """The agency's two ways to open a drop: its tool, or stock OpenSSH, sha256sum and age."""
+    identity = write_allowed_signers(ws)
+    shop_key = ws.keys.path / "signing_ed25519.pub"
+    drop = ws.inbox / drop_id
+    print("\nThe agency opens every complete drop (signature, checksum, rows checked) with:")
+    print(
+        f"  handover agency open {ws.inbox} --identity {ws.identity} --shop-key {shop_key} "
+        f"--agency inkasso-demo --out {ws.opened}"
+    )
+    print("or with stock tools alone:")
+    print(
+        f"  ssh-keygen -Y verify -f {ws.allowed_signers} -I {identity} -n handover-manifest "
+        f"-s {drop}.manifest.json.sig < {drop}.manifest.json"
+    )
+    print(f"  sha256sum {drop}.csv.age   # must equal payload.sha256 in the manifest")
+    print(f"  age -d -i {ws.identity} -o cases.csv {drop}.csv.age")
 
 
 def _progress(line: str) -> None:

@@ -1,7 +1,10 @@
-"""Seal a drop: the age-encrypted CSV payload plus its plain-JSON manifest.
+"""Seal a drop: the age-encrypted CSV payload, its plain-JSON manifest, and their signature.
 
-A drop is the directory `<out_dir>/<drop_id>/` holding `<drop_id>.csv.age` and
-`<drop_id>.manifest.json`. The CSV plaintext only ever exists in memory; the manifest travels
+A drop is the directory `<out_dir>/<drop_id>/` holding, in upload order, `<drop_id>.csv.age`,
+`<drop_id>.manifest.json` and `<drop_id>.manifest.json.sig` (SSHSIG, namespace
+`handover-manifest`): the signature arrives last and marks the drop complete. The payload is
+encrypted to the agency's recipients and the shop's archive recipient, so the shop can later
+prove what it sent. The CSV plaintext only ever exists in memory; the manifest travels
 unencrypted, so it must carry aggregates and ids only, never personal data.
 """
 
@@ -9,22 +12,25 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyrage
 from pyrage import x25519
 
 from handover.errors import EnvelopeError
+from handover.signing import MANIFEST_NAMESPACE, Signer
 
 PAYLOAD_SUFFIX = ".csv.age"
 MANIFEST_SUFFIX = ".manifest.json"
+SIGNATURE_SUFFIX = ".manifest.json.sig"
 PAYLOAD_FORMAT = "age-v1"
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -35,59 +41,48 @@ _DROP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 @dataclass(frozen=True)
 class Drop:
-    """A sealed drop on disk, ready for delivery (payload first, manifest last)."""
+    """A sealed drop on disk, ready for delivery."""
 
     drop_id: str
     directory: Path
     payload: Path
     manifest: Path
+    signature: Path
     payload_sha256: str
     case_count: int
 
     @property
-    def files(self) -> tuple[Path, Path]:
-        """The files in delivery order: the manifest last, as it marks the drop complete."""
-        return (self.payload, self.manifest)
+    def files(self) -> tuple[Path, Path, Path]:
+        """The files in delivery order: the signature last, as it marks the drop complete."""
+        return (self.payload, self.manifest, self.signature)
 
 
 def seal(
-    csv_bytes: bytes,
+    csv: bytes | BinaryIO,
     *,
     recipients: Sequence[str],
+    archive_recipient: str,
+    signer: Signer,
     out_dir: Path,
     manifest: Mapping[str, Any],
     drop_id: str,
 ) -> Drop:
-    """Encrypt `csv_bytes` to every age recipient and write the drop under `out_dir/drop_id`.
+    """Encrypt `csv` to the agency's recipients and the archive, write and sign the drop.
 
-    `manifest` is written as given plus a `payload` entry (file, sha256, bytes, format).
-    A drop is sealed once: an existing payload or manifest is never overwritten.
+    `csv` is the plaintext, as bytes or a readable binary stream (read in chunks, never
+    copied whole). `manifest` is written as given plus a `payload` entry (file, sha256, bytes,
+    format); callers may add fields (an audit head, for instance). A drop is sealed once: an
+    existing file is never overwritten, and a failed seal leaves no file of its own behind.
     """
     _check_drop_id(drop_id)
     parsed = _parse_recipients(recipients)
+    archive = _parse_archive_recipient(archive_recipient, recipients)
     case_count = _check_manifest(manifest, drop_id)
-
-    try:
-        ciphertext = pyrage.encrypt(bytes(csv_bytes), parsed)
-    except pyrage.EncryptError as exc:
-        raise EnvelopeError(
-            f"drop {drop_id}: age encryption failed ({type(exc).__name__}); "
-            "check the recipients and retry"
-        ) from None
-    sha256 = hashlib.sha256(ciphertext).hexdigest()
 
     directory = Path(out_dir) / drop_id
     payload = directory / f"{drop_id}{PAYLOAD_SUFFIX}"
     manifest_path = directory / f"{drop_id}{MANIFEST_SUFFIX}"
-    document = dict(manifest)
-    document["payload"] = {
-        "file": payload.name,
-        "sha256": sha256,
-        "bytes": len(ciphertext),
-        "format": PAYLOAD_FORMAT,
-    }
-    manifest_bytes = _manifest_json(document, drop_id)
-
+    signature_path = directory / f"{drop_id}{SIGNATURE_SUFFIX}"
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
@@ -95,81 +90,55 @@ def seal(
             f"cannot create drop directory {directory}: {exc.strerror}; "
             "check paths.outbox and its permissions"
         ) from None
-    for path in (payload, manifest_path):
+    for path in (payload, manifest_path, signature_path):
         if path.exists():
             raise EnvelopeError(
                 f"{path} already exists: a drop is sealed once and never rewritten "
                 "(its ciphertext may already be delivered); use a new drop id"
             )
-    # Payload first: a manifest on disk means the drop is complete.
-    _write_atomic(payload, ciphertext)
-    _write_atomic(manifest_path, manifest_bytes)
+
+    source = io.BytesIO(csv) if isinstance(csv, bytes | bytearray | memoryview) else csv
+    written: list[Path] = []
+    try:
+        digest = _write_atomic(payload, lambda sink: _encrypt(source, sink, [*parsed, archive]))
+        written.append(payload)
+        document = dict(manifest)
+        document["payload"] = {
+            "file": payload.name,
+            "sha256": digest.hexdigest,
+            "bytes": digest.size,
+            "format": PAYLOAD_FORMAT,
+        }
+        manifest_bytes = _manifest_json(document)
+        _write_atomic(manifest_path, lambda sink: sink.write(manifest_bytes))
+        written.append(manifest_path)
+        signature = signer.sign(manifest_bytes, MANIFEST_NAMESPACE)
+        _write_atomic(signature_path, lambda sink: sink.write(signature))
+        written.append(signature_path)
+    except BaseException:
+        # Nothing was delivered yet: a half-sealed drop must not look like a sealed one.
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
     _fsync_dir(directory)
     return Drop(
         drop_id=drop_id,
         directory=directory,
         payload=payload,
         manifest=manifest_path,
-        payload_sha256=sha256,
+        signature=signature_path,
+        payload_sha256=digest.hexdigest,
         case_count=case_count,
     )
 
 
-def verify_manifest(manifest_path: Path) -> dict[str, Any]:
-    """Check that the payload next to `manifest_path` matches its size and sha256; return it."""
-    manifest_path = Path(manifest_path)
+def _encrypt(source: BinaryIO, sink: BinaryIO, recipients: list[x25519.Recipient]) -> None:
     try:
-        document = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EnvelopeError(f"{manifest_path}: manifest not found") from None
-    except (OSError, ValueError) as exc:
+        pyrage.encrypt_io(source, sink, recipients)
+    except pyrage.EncryptError as exc:
         raise EnvelopeError(
-            f"{manifest_path}: not a readable JSON manifest ({type(exc).__name__}); "
-            "request the drop again"
-        ) from None
-    entry = document.get("payload") if isinstance(document, dict) else None
-    if not isinstance(entry, dict) or not all(k in entry for k in ("file", "sha256", "bytes")):
-        raise EnvelopeError(
-            f"{manifest_path}: manifest has no valid 'payload' entry (file, sha256, bytes)"
-        )
-    name = entry["file"]
-    # The name comes from a file that may have been tampered with: never let it leave the drop.
-    if not isinstance(name, str) or name != Path(name).name or name.startswith("."):
-        raise EnvelopeError(f"{manifest_path}: payload.file must be a plain file name")
-    payload = manifest_path.parent / name
-    try:
-        size, digest = _sha256_file(payload)
-    except OSError as exc:
-        raise EnvelopeError(f"{payload}: cannot read payload ({exc.strerror})") from None
-    if size != entry["bytes"] or digest != entry["sha256"]:
-        raise EnvelopeError(
-            f"{payload} does not match {manifest_path.name} (expected {entry['bytes']} bytes, "
-            f"sha256 {entry['sha256']}; found {size} bytes, sha256 {digest}): the drop was "
-            "altered or truncated; do not use it and ask the shop to deliver it again"
-        )
-    return document
-
-
-def open_drop(payload: Path, identity: str) -> bytes:
-    """Verify `payload` against its manifest and decrypt it with an age X25519 identity.
-
-    `identity` is an `AGE-SECRET-KEY-1…` string or the text of an `age-keygen` identity file.
-    This is the agency's side; handover itself never decrypts a drop.
-    """
-    payload = Path(payload)
-    if not payload.name.endswith(PAYLOAD_SUFFIX):
-        raise EnvelopeError(f"{payload}: a drop payload is named '<drop_id>{PAYLOAD_SUFFIX}'")
-    manifest = payload.with_name(payload.name[: -len(PAYLOAD_SUFFIX)] + MANIFEST_SUFFIX)
-    document = verify_manifest(manifest)
-    if document["payload"]["file"] != payload.name:
-        raise EnvelopeError(f"{manifest} describes {document['payload']['file']}, not {payload}")
-    identities = _parse_identities(identity)
-    try:
-        return pyrage.decrypt(payload.read_bytes(), identities)
-    except pyrage.DecryptError:
-        raise EnvelopeError(
-            f"{payload}: cannot be decrypted with the given identity; "
-            "check that its public key is one of the drop's recipients"
+            f"age encryption failed ({type(exc).__name__}); check the recipients and retry"
         ) from None
 
 
@@ -200,18 +169,20 @@ def _parse_recipients(recipients: Sequence[str]) -> list[x25519.Recipient]:
     return parsed
 
 
-def _parse_identities(identity: str) -> list[x25519.Identity]:
-    lines = [line.strip() for line in str(identity).splitlines()]
-    keys = [line for line in lines if line and not line.startswith("#")]
+def _parse_archive_recipient(archive: str, recipients: Sequence[str]) -> x25519.Recipient:
     try:
-        if not keys:
-            raise ValueError
-        return [x25519.Identity.from_str(key) for key in keys]
-    except (pyrage.IdentityError, ValueError):
+        parsed = x25519.Recipient.from_str(archive)
+    except (pyrage.RecipientError, TypeError, ValueError):
         raise EnvelopeError(
-            "identity is not an age X25519 identity ('AGE-SECRET-KEY-1…' or the content of an "
-            "`age-keygen` identity file)"
+            "the archive recipient is not an age X25519 recipient ('age1…'); derive it from "
+            "the key directory's archive.age (`handover keys show`)"
         ) from None
+    if archive in recipients:
+        raise EnvelopeError(
+            "the archive recipient is also one of the agency's recipients: the archive key "
+            "must be the shop's own; check the agency's recipients"
+        )
+    return parsed
 
 
 def _check_manifest(manifest: Mapping[str, Any], drop_id: str) -> int:
@@ -229,19 +200,18 @@ def _check_manifest(manifest: Mapping[str, Any], drop_id: str) -> int:
     case_count = manifest.get("case_count")
     if isinstance(case_count, bool) or not isinstance(case_count, int) or case_count < 0:
         raise EnvelopeError(f"drop {drop_id}: manifest 'case_count' must be an integer ≥ 0")
-    return case_count
-
-
-def _manifest_json(document: Mapping[str, Any], drop_id: str) -> bytes:
-    try:
-        text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        return text.encode("utf-8")
-    except (TypeError, ValueError):
-        bad = next((k for k, v in document.items() if not _is_json(v)), "?")
+    bad = next((k for k, v in manifest.items() if not _is_json(v)), None)
+    if bad is not None:
         raise EnvelopeError(
             f"drop {drop_id}: manifest key '{bad}' is not JSON data (strings, numbers, bools, "
             "lists, objects); convert dates to ISO strings and amounts to integer cents"
-        ) from None
+        )
+    return case_count
+
+
+def _manifest_json(document: Mapping[str, Any]) -> bytes:
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return text.encode("utf-8")
 
 
 def _is_json(value: Any) -> bool:
@@ -252,15 +222,42 @@ def _is_json(value: Any) -> bool:
     return True
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write under a hidden temporary name and rename, so `path` is complete or absent."""
+@dataclass
+class _Digest:
+    """SHA-256 and size of what passed through a `_HashingFile`."""
+
+    hexdigest: str = ""
+    size: int = 0
+
+
+class _HashingFile:
+    """A write-only file over a descriptor that hashes and counts what it writes."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        self.hash.update(view)
+        self.size += len(view)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered: every write goes straight to the descriptor."""
+
+
+def _write_atomic(path: Path, fill: Callable[[_HashingFile], object]) -> _Digest:
+    """Write via `fill` to a hidden temporary name, then rename: `path` is complete or absent."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            sink = _HashingFile(fd)
+            fill(sink)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -272,6 +269,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
             f"cannot write {path}: {exc.strerror}; check free space and permissions of "
             f"{path.parent}"
         ) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return _Digest(hexdigest=sink.hash.hexdigest(), size=sink.size)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -282,13 +284,3 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _sha256_file(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()

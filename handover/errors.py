@@ -8,10 +8,15 @@ HandoverError
 ├── ValidationFailed         terminal: names the suite and the expectation
 ├── EligibilityError         terminal: a refused as_of or an inconsistent case set
 ├── EnvelopeError            terminal: encryption or manifest could not be produced
+├── SignatureError           terminal: an SSHSIG signature is malformed, foreign or wrong
+├── DropRefused              terminal: the agency tool refuses a drop; nothing was written
+│   └── AgeFileError         the payload is no age file we may decrypt (`failure` says why)
 ├── DeliveryError
 │   ├── HostKeyMismatch      terminal: unknown or changed SFTP host key
 │   └── TransientDeliveryError   retried with backoff
-└── AuditIntegrityError      terminal: names the first broken entry
+├── AuditIntegrityError      terminal: names the first broken entry
+└── UnexpectedError          terminal: any other exception in a task, re-raised by
+                             `redaction.safe_errors` with its type and place, not its message
 ```
 Messages say what to do next and never carry personal data: name tables, columns, keys, files
 and internal ids, never values. `transient` is what the flow's retry policy reads.
@@ -50,6 +55,26 @@ class EnvelopeError(HandoverError):
     """The drop could not be sealed."""
 
 
+class SignatureError(HandoverError):
+    """An SSHSIG signature is malformed, made by another key, or does not match the data."""
+
+
+class DropRefused(HandoverError):
+    """A received drop failed a check (signature, checksum, age format, rows); nothing written."""
+
+
+class AgeFileError(DropRefused):
+    """The payload is not an age file we may decrypt.
+
+    `failure` names the stage as the age test vectors do: "header", "hmac", "no match",
+    "payload", or "unsupported" (armor, passphrases: features the agency tool leaves out).
+    """
+
+    def __init__(self, failure: str, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
 class DeliveryError(HandoverError):
     """The drop could not be delivered to the agency."""
 
@@ -66,3 +91,11 @@ class TransientDeliveryError(DeliveryError):
 
 class AuditIntegrityError(HandoverError):
     """The audit log's hash chain is broken."""
+
+
+class UnexpectedError(HandoverError):
+    """An exception that is not a HandoverError, raised inside a task or flow stage.
+
+    Its message is withheld (a library error may quote a row); it names the stage, the
+    exception's type and where it was raised.
+    """

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from handover import audit
+from handover import audit, audit_guards
 
 metadata = audit.metadata
 runs = sa.Table(
@@ -67,6 +67,15 @@ handovers = sa.Table(
     sa.Column("columns", sa.Text, nullable=False),  # the columns sent non-empty
 )
 sa.Index("handovers_invoice", handovers.c.invoice_id)
+# Cases held back by a suite's row-level checks (handover.quarantine): ids and codes, no values.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("suite", sa.Text, primary_key=True),
+    sa.Column("reasons", sa.Text, nullable=False),  # comma-separated quarantine reason codes
+)
 
 
 def now() -> str:
@@ -94,6 +103,9 @@ class StateStore:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            # Refuse UPDATE/DELETE on the audit tables where the database supports triggers.
+            audit_guards.install(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -167,7 +179,17 @@ class StateStore:
                 handovers.insert(),
                 rows.reset_index().assign(drop_id=drop.drop_id).to_dict("records"),
             )
-            audit.append(conn, [audit.Entry(drop.run_id, "drop_prepared", data)])
+            audit.append(conn, [audit.Entry(drop.run_id, "drop_sealed", data)])
+
+    def announce_drop(self, run_id: str, data: Mapping[str, Any]) -> audit.Head:
+        """Audit `drop_prepared` before sealing; the head returned goes into the manifest."""
+        with self.transaction() as conn:
+            return audit.append_one(conn, audit.Entry(run_id, "drop_prepared", data))
+
+    def checkpoint(self, sign: audit.Signer, *, key_id: str) -> audit.Head | None:
+        """Sign the audit head with the shop's key (at the end of every run)."""
+        with self.transaction() as conn:
+            return audit.sign_head(conn, sign, key_id=key_id)
 
     def pending_drops(self, agency: str) -> list[PreparedDrop]:
         """Sealed drops for `agency` that were not delivered yet, oldest first."""
@@ -207,12 +229,15 @@ class StateStore:
                         run_id,
                         "case_handed_over",
                         {
-                            "invoice_id": case.invoice_id,
-                            "customer_id": case.customer_id,
                             "case_ref": case.case_ref,
                             "agency": drop.agency,
                             "drop_id": drop_id,
                             "columns": case.columns.split(","),
+                        },
+                        # In the side table, so retention can erase them without breaking the chain.
+                        identifiers={
+                            "invoice_id": case.invoice_id,
+                            "customer_id": case.customer_id,
                         },
                     )
                     for case in cases
@@ -258,5 +283,51 @@ class StateStore:
             .join(handovers, handovers.c.drop_id == drops.c.drop_id)
             .where(handovers.c.invoice_id == invoice_id)
         )
+        with self.engine.connect() as conn:
+            return [row._asdict() for row in conn.execute(query)]
+
+    def record_quarantine(self, run_id: str, suite: str, quarantined: pd.DataFrame) -> None:
+        """Keep the held-back cases (columns invoice_id, reasons) and audit them, ids only.
+
+        One audit entry per call, also when nothing was held back: the log shows the check ran.
+        """
+        rows = [
+            {"run_id": run_id, "invoice_id": str(i), "suite": suite, "reasons": str(r)}
+            for i, r in zip(quarantined["invoice_id"], quarantined["reasons"], strict=True)
+        ]
+        counts: dict[str, int] = {}
+        for row in rows:
+            for code in row["reasons"].split(","):
+                counts[code] = counts.get(code, 0) + 1
+        data = {
+            "suite": suite,
+            "count": len(rows),
+            "reasons": dict(sorted(counts.items())),
+            "invoice_ids": [row["invoice_id"] for row in rows],
+        }
+        with self.transaction() as conn:
+            if rows:
+                conn.execute(quarantine.insert(), rows)
+            audit.append(conn, [audit.Entry(run_id, "cases_quarantined", data)])
+
+    def quarantined(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Held-back cases (run_id, invoice_id, suite, reasons), oldest run first."""
+        query = (
+            sa.select(
+                quarantine.c.run_id,
+                quarantine.c.invoice_id,
+                quarantine.c.suite,
+                quarantine.c.reasons,
+            )
+            .join(runs, runs.c.run_id == quarantine.c.run_id)
+            .order_by(
+                runs.c.started_at,
+                quarantine.c.run_id,
+                quarantine.c.suite.desc(),  # source before outgoing, the order of a run
+                quarantine.c.invoice_id,
+            )
+        )
+        if run_id is not None:
+            query = query.where(quarantine.c.run_id == run_id)
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]

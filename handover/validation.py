@@ -5,17 +5,27 @@ per batch, so every expectation names its frame in `meta.table` and the suite is
 Two suites exist: `source` (the extracted shop tables, before the eligibility rules) and
 `outgoing` (the rows of a drop, frame `outgoing`).
 
-Privacy: GX runs in an ephemeral (in-memory) context, so nothing is written to disk, and with a
-result format that keeps counts only, never row values. Reports and `ValidationFailed` name
-suites, tables, expectations, columns and counts, never values.
+The suite's `meta` says how failing rows are identified: `row_ids` names each table's id
+columns (invoice_id, customer_id) and `cases` the table whose rows are the batch's cases. An
+expectation whose `meta.quarantine` holds a reason code is row-level: `handover.quarantine` holds
+back the cases of its failing rows instead of stopping the run. `references` lists foreign keys
+(every invoice's customer was extracted), which `handover.quarantine` checks with pandas: GX
+copies an expectation's value set for every metric, which takes seconds for 20,000 ids.
+
+Privacy: GX runs in an ephemeral (in-memory) context, so nothing is written to disk. Tables with
+id columns are validated with result format COMPLETE, `unexpected_index_column_names` set to
+those columns and `exclude_unexpected_values`, so a result lists the failing rows' ids and no
+value; other tables with a result format that keeps counts only. Reports and `ValidationFailed`
+name suites, tables, expectations, columns and counts, never values.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +45,7 @@ RESULT_FORMAT: dict[str, Any] = {
     "exclude_unexpected_values": True,
     "include_unexpected_rows": False,
 }
+_REASON_CODE = re.compile(r"^[a-z][a-z_]*$")
 
 _INDEX = "handover_index"
 _DTYPE_EXPECTATIONS = frozenset(
@@ -60,6 +71,11 @@ class ExpectationOutcome:
     # For a failed column-list expectation, the columns missing, unexpected or out of order;
     # for a failed dtype expectation, the observed dtype. Names only, never a row's value.
     detail: str | None = None
+    # meta.quarantine: the reason code that makes a failure row-level (handover.quarantine).
+    reason: str | None = None
+    # The table's id columns (meta.row_ids) and, for each failing row, their values: ids only.
+    id_columns: tuple[str, ...] = ()
+    unexpected_ids: tuple[tuple[str | None, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,12 +100,49 @@ class ValidationReport:
         return f"{self.suite}: {passed}/{len(self.outcomes)} expectations passed"
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A foreign key of the suite's meta.references: table.column values in target.column."""
+
+    table: str
+    column: str
+    target: str
+    target_column: str
+    reason: str  # the quarantine code of a row whose value is not in the target
+
+
+@dataclass(frozen=True)
+class SuiteLayout:
+    """How a suite identifies rows: the cases table, each table's id columns, its references."""
+
+    cases: str | None
+    row_ids: Mapping[str, tuple[str, ...]]
+    references: tuple[Reference, ...] = ()
+
+
 def check(frames: Mapping[str, pd.DataFrame], suite: str) -> ValidationReport:
     """Validate `frames` against `expectations/<suite>.json`; raise ValidationFailed on failure."""
     report = validate(frames, suite)
     if not report.success:
-        raise ValidationFailed(_failure_message(report, _load(suite).on_failure))
+        raise ValidationFailed(failure_message(report))
     return report
+
+
+def layout(suite: str) -> SuiteLayout:
+    """The suite's cases table and id columns (its meta.cases and meta.row_ids)."""
+    loaded = _load(suite)
+    return SuiteLayout(
+        cases=loaded.cases,
+        row_ids={t.table: t.row_ids for t in loaded.tables},
+        references=loaded.references,
+    )
+
+
+def failure_message(
+    report: ValidationReport, failures: Sequence[ExpectationOutcome] | None = None
+) -> str:
+    """The message of a ValidationFailed for `failures` (default: every failure of `report`)."""
+    return _failure_message(report, _load(report.suite).on_failure, failures)
 
 
 def validate(frames: Mapping[str, pd.DataFrame], suite: str) -> ValidationReport:
@@ -116,7 +169,7 @@ def validate(frames: Mapping[str, pd.DataFrame], suite: str) -> ValidationReport
                 result = _run_table(table, frames[table.table])
                 # GX returns results grouped by metric, not in suite order.
                 results = sorted(result.results, key=lambda r: r.expectation_config.meta[_INDEX])
-                outcomes.extend(_outcome(table.table, r) for r in results)
+                outcomes.extend(_outcome(table, r) for r in results)
         finally:
             _forget_batches(loaded.datasource)
     return ValidationReport(suite=suite, outcomes=tuple(outcomes))
@@ -130,6 +183,7 @@ class _TableSuite:
     table: str
     batch_definition: Any  # great_expectations.core.batch_definition.BatchDefinition
     suite: Any  # great_expectations.core.ExpectationSuite, one table's part
+    row_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +192,8 @@ class _LoadedSuite:
     datasource: Any  # great_expectations.datasource.fluent.PandasDatasource
     tables: tuple[_TableSuite, ...]
     on_failure: str
+    cases: str | None = None
+    references: tuple[Reference, ...] = ()
 
 
 def _suite_path(suite: str) -> Path:
@@ -180,11 +236,21 @@ def _build(suite: str, _mtime_ns: int) -> _LoadedSuite:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValidationFailed(f"{path}: not a readable expectation suite ({exc})") from None
 
+    suite_meta = data.get("meta") or {}
+    row_ids, cases, references = _read_layout(path, suite_meta)
     by_table: dict[str, list[Any]] = {}
     for index, config in enumerate(configs):
         table = (config.get("meta") or {}).get("table") if isinstance(config, dict) else None
         if not isinstance(table, str) or not table:
             raise ValidationFailed(f"{path}: expectation #{index} has no meta.table")
+        reason = config["meta"].get("quarantine")
+        if reason is not None and not (
+            isinstance(reason, str) and _REASON_CODE.match(reason) and row_ids.get(table)
+        ):
+            raise ValidationFailed(
+                f"{path}: expectation #{index} has meta.quarantine {reason!r}: a reason code is "
+                "lower_snake_case, and its table needs id columns in the suite's meta.row_ids"
+            )
         # The index survives into the result's meta, so outcomes can be put in suite order.
         config = {**config, "meta": {**config["meta"], _INDEX: index}}
         try:
@@ -213,20 +279,75 @@ def _build(suite: str, _mtime_ns: int) -> _LoadedSuite:
                 name=table
             ).add_batch_definition_whole_dataframe("whole"),
             suite=ExpectationSuite(name=f"{suite}.{table}", expectations=expectations),
+            row_ids=row_ids.get(table, ()),
         )
         for table, expectations in by_table.items()
     )
-    on_failure = (data.get("meta") or {}).get("on_failure") or _DEFAULT_ON_FAILURE
-    return _LoadedSuite(name=suite, datasource=datasource, tables=tables, on_failure=on_failure)
+    on_failure = suite_meta.get("on_failure") or _DEFAULT_ON_FAILURE
+    return _LoadedSuite(
+        name=suite,
+        datasource=datasource,
+        tables=tables,
+        on_failure=on_failure,
+        cases=cases,
+        references=references,
+    )
+
+
+def _read_layout(
+    path: Path, meta: Mapping[str, Any]
+) -> tuple[dict[str, tuple[str, ...]], str | None, tuple[Reference, ...]]:
+    """The suite's meta.row_ids, meta.cases and meta.references, checked."""
+    try:
+        row_ids = {str(t): tuple(map(str, c)) for t, c in (meta.get("row_ids") or {}).items()}
+        references = tuple(
+            Reference(*r["from"].split("."), *r["to"].split("."), reason=r["quarantine"])
+            for r in meta.get("references") or ()
+        )
+    except (AttributeError, TypeError, KeyError):
+        raise ValidationFailed(
+            f"{path}: meta.row_ids must map tables to lists of id columns, and each of "
+            "meta.references needs 'from' and 'to' as 'table.column' and a 'quarantine' code"
+        ) from None
+    for reference in references:
+        if not (_REASON_CODE.match(reference.reason) and row_ids.get(reference.table)):
+            raise ValidationFailed(
+                f"{path}: meta.references from {reference.table}.{reference.column}: its "
+                "quarantine code must be lower_snake_case and its table needs meta.row_ids"
+            )
+    cases = meta.get("cases")
+    if cases is not None and "invoice_id" not in row_ids.get(cases, ()):
+        raise ValidationFailed(
+            f"{path}: meta.cases names '{cases}', whose meta.row_ids must include invoice_id"
+        )
+    return row_ids, cases, references
 
 
 # --- running -------------------------------------------------------------------------------------
 
 
+def row_result_format(row_ids: Sequence[str]) -> dict[str, Any]:
+    """The result format for a table with id columns: failing rows' ids, never their values.
+
+    COMPLETE lists every failing row; `exclude_unexpected_values` keeps the tested column's
+    values out of `unexpected_index_list` and drops `unexpected_list`; the pandas query that
+    would select the rows is not built.
+    """
+    return {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": list(row_ids),
+        "exclude_unexpected_values": True,
+        "partial_unexpected_count": 0,
+        "include_unexpected_rows": False,
+        "return_unexpected_index_query": False,
+    }
+
+
 def _run_table(table: _TableSuite, frame: pd.DataFrame) -> Any:
-    """Run one table's suite; returns GX's ExpectationSuiteValidationResult (counts only)."""
+    """Run one table's suite; returns GX's ExpectationSuiteValidationResult (ids, no values)."""
     batch = table.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    return batch.validate(table.suite, result_format=RESULT_FORMAT)
+    result_format = row_result_format(table.row_ids) if table.row_ids else RESULT_FORMAT
+    return batch.validate(table.suite, result_format=result_format)
 
 
 def _forget_batches(datasource: Any) -> None:
@@ -264,21 +385,51 @@ def _raised(exception_info: Any) -> bool:
     return any(isinstance(v, dict) and v.get("raised_exception") for v in exception_info.values())
 
 
-def _outcome(table: str, result: Any) -> ExpectationOutcome:
+def _outcome(table: _TableSuite, result: Any) -> ExpectationOutcome:
     config = result.expectation_config
     kwargs = config.kwargs
     column = None if config.type.startswith("expect_table_") else _column(kwargs)
     details = result.result or {}
     count = details.get("unexpected_count")
     return ExpectationOutcome(
-        table=table,
+        table=table.table,
         expectation=config.type,
         column=column,
         success=bool(result.success),
         unexpected_count=int(count) if count is not None else None,
         raised=_raised(result.exception_info),
         detail=None if result.success else _detail(config.type, details),
+        reason=(config.meta or {}).get("quarantine"),
+        id_columns=table.row_ids,
+        unexpected_ids=()
+        if result.success
+        else _unexpected_ids(details.get("unexpected_index_list"), table.row_ids),
     )
+
+
+def _unexpected_ids(
+    index_list: Any, id_columns: tuple[str, ...]
+) -> tuple[tuple[str | None, ...], ...]:
+    """The id columns' values of each failing row, read from GX's unexpected_index_list.
+
+    With `exclude_unexpected_values` GX gives one dict of lists ({"invoice_id": [...]}), without
+    it one dict per row; only the id columns are read either way.
+    """
+    if not id_columns or not isinstance(index_list, list):
+        return ()
+    rows: list[tuple[str | None, ...]] = []
+    for entry in index_list:
+        if not isinstance(entry, dict):
+            continue
+        if all(isinstance(entry.get(c), list) for c in id_columns):
+            rows.extend(zip(*(map(_id, entry[c]) for c in id_columns), strict=True))
+        else:
+            rows.append(tuple(_id(entry.get(c)) for c in id_columns))
+    return tuple(rows)
+
+
+def _id(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
 def _detail(expectation: str, details: Mapping[str, Any]) -> str | None:
@@ -314,9 +465,13 @@ def _column_detail(details: Any) -> str | None:
 # --- messages ------------------------------------------------------------------------------------
 
 
-def _failure_message(report: ValidationReport, on_failure: str) -> str:
+def _failure_message(
+    report: ValidationReport,
+    on_failure: str,
+    failures: Sequence[ExpectationOutcome] | None = None,
+) -> str:
     """Name suite, tables, expectations, columns and counts; never a value."""
-    failures = report.failures()
+    failures = report.failures() if failures is None else tuple(failures)
     missing = {(o.table, o.column) for o in failures if o.expectation == "expect_column_to_exist"}
 
     def on_missing_column(o: ExpectationOutcome) -> bool:

@@ -3,7 +3,8 @@
 Every row has the 26 columns of `agency_case_v1`. A column outside the agency's allow-list is
 empty in every row; `email` and `phone` are empty unless the consent in force for that channel is
 granted. Internal ids become `case_ref`; invoice lines, payment details, notes and flags are
-never read here, so they cannot leave.
+never read here, so they cannot leave. Phones leave in E.164 or not at all (`phones.py`); free
+text that a spreadsheet would run as a formula is neutralised (`csv_injection.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pandas as pd
 
 from handover.config import Agency
 from handover.contract import CENTS_COLUMNS, COLUMNS, DATE_COLUMNS
+from redaction.csv_injection import FREE_TEXT_COLUMNS, neutralise
+from redaction.phones import to_e164
 from redaction.pseudonym import case_refs
 
 # Which consent purpose lets which column leave.
@@ -56,6 +59,9 @@ def minimise(
     for column, purpose in CONSENTED_COLUMNS.items():
         granted = cases["customer_id"].isin(consent_in_force(consents, purpose))
         rows[column] = rows[column].where(granted, None)
+    # Only phones that may leave are parsed (~20 µs each); the others are dropped below anyway.
+    may_leave = rows["phone"].where(rows["phone"].notna() & ("phone" in agency.columns), None)
+    rows["phone"] = to_e164(may_leave, rows["country"])
     rows["date_of_birth"] = cases["date_of_birth"]
     rows["order_date"] = cases["order_date"]
     rows["invoice_date"] = cases["issued_at"]
@@ -67,6 +73,8 @@ def minimise(
     for column in CENTS_COLUMNS:
         rows[column] = cases[column].astype("int64")
     rows["claim_subject"] = render_claim_subject(agency.claim_subject, cases)
+    for column in FREE_TEXT_COLUMNS:
+        rows[column] = neutralise(rows[column])
     for column in DATE_COLUMNS:
         rows[column] = _iso(rows[column])
 

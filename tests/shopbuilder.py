@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import replace
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

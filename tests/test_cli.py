@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from attacker import drop_guards
 
 from handover.cli import main
 from handover.state import StateStore
@@ -53,6 +54,7 @@ def test_audit_verify_exit_codes(config, capsys):
     assert main(["audit", "verify", "--config", str(config)]) == 0
     assert "audit log intact: 4 entries" in capsys.readouterr().out
     engine = sa.create_engine(f"sqlite:///{config.parent / 'state.db'}")
+    drop_guards(engine)  # the triggers refuse the edit; an attacker drops them first
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_log SET data = '{}' WHERE seq = 2"))
     assert main(["audit", "verify", "--config", str(config)]) == 1

@@ -30,7 +30,7 @@ CONSUMER_ROW: dict[str, str] = {
     "country": "DE",
     "language": "de",
     "email": "erika@example.org",
-    "phone": "0351 1234567",
+    "phone": "+493511234567",
     "date_of_birth": "",
     "order_date": "2024-03-01",
     "invoice_date": "2024-03-01",
@@ -57,7 +57,7 @@ BUSINESS_ROW: dict[str, str] = {
     "city": "Wien",
     "country": "AT",
     "email": "",
-    "phone": "+43 1 234567",
+    "phone": "+431234567",
 }
 
 
@@ -110,6 +110,11 @@ def test_good_row_validates(validator: Draft202012Validator, row: dict[str, str]
         ("currency", "eur"),
         ("email", "not-an-address"),
         ("phone", "call me"),
+        ("phone", "0351 1234567"),  # E.164 only
+        ("phone", "+49 351 1234567"),
+        ("email", "=1+1@example.org"),  # a formula in a spreadsheet
+        ("last_name", "Muster\nmann"),  # control characters
+        ("street", "Musterstraße\t1"),
         ("claim_subject", ""),
         ("street", ""),
     ],

@@ -1,17 +1,23 @@
-"""Sealing a drop: stock `age` decrypts it, the manifest pins it, tampering is caught."""
+"""Sealing a drop: stock `age` decrypts it (agency and archive), the signed manifest pins it,
+and sealing streams instead of copying the payload in memory."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 from conftest import AgeIdentity, make_age_identity, require_tool
 
-from handover.envelope import open_drop, seal, verify_manifest
+from handover.envelope import seal
 from handover.errors import EnvelopeError
+from handover.keys import ARCHIVE_KEY, KeyDirectory
+from handover.signing import MANIFEST_NAMESPACE, Signer, allowed_signers_line, verify
 
 # Looks like personal data on purpose: it must never reach the disk in plain text.
 CSV = (
@@ -19,6 +25,13 @@ CSV = (
     "C-1;Jürgen Müller;Hauptstraße 1;12345;EUR\n"
     "C-2;Anna Österreicher;Ringweg 7;9900;EUR\n"
 ).encode()
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> KeyDirectory:
+    keys = KeyDirectory(tmp_path / "keys")
+    keys.init()
+    return keys
 
 
 def _manifest(drop_id: str = "drop-1", **extra: object) -> dict[str, object]:
@@ -36,6 +49,20 @@ def _manifest(drop_id: str = "drop-1", **extra: object) -> dict[str, object]:
     }
 
 
+def _seal(shop: KeyDirectory, out_dir: Path, recipients: list[str], **kwargs: object):
+    csv = kwargs.pop("csv", CSV)
+    arguments: dict[str, object] = {
+        "recipients": recipients,
+        "archive_recipient": shop.archive_recipient(),
+        "signer": Signer.from_key_file(shop.signing_key()),
+        "out_dir": out_dir,
+        "manifest": _manifest(),
+        "drop_id": "drop-1",
+        **kwargs,
+    }
+    return seal(csv, **arguments)
+
+
 def _age_decrypt(identity: Path, payload: Path) -> bytes:
     age = require_tool("age", "age")
     done = subprocess.run([age, "-d", "-i", str(identity), str(payload)], capture_output=True)
@@ -43,46 +70,42 @@ def _age_decrypt(identity: Path, payload: Path) -> bytes:
     return done.stdout
 
 
-def test_stock_age_decrypts_payload_to_exact_csv(tmp_path: Path, age_identity: AgeIdentity):
-    drop = seal(
-        CSV,
-        recipients=[age_identity.recipient],
-        out_dir=tmp_path / "outbox",
-        manifest=_manifest(),
-        drop_id="drop-1",
+def test_stock_age_decrypts_with_the_agency_and_the_archive_identity(
+    tmp_path: Path, shop: KeyDirectory, age_identity: AgeIdentity
+):
+    drop = _seal(shop, tmp_path / "outbox", [age_identity.recipient])
+    directory = tmp_path / "outbox" / "drop-1"
+    assert drop.files == (
+        directory / "drop-1.csv.age",
+        directory / "drop-1.manifest.json",
+        directory / "drop-1.manifest.json.sig",
     )
-    assert drop.payload == tmp_path / "outbox" / "drop-1" / "drop-1.csv.age"
-    assert drop.manifest == tmp_path / "outbox" / "drop-1" / "drop-1.manifest.json"
     assert drop.case_count == 2
     assert drop.payload.read_bytes().startswith(b"age-encryption.org/v1\n")
     assert _age_decrypt(age_identity.path, drop.payload) == CSV
-
-
-def test_each_of_two_recipients_can_decrypt(tmp_path: Path):
-    first = make_age_identity(tmp_path / "first.txt")
-    second = make_age_identity(tmp_path / "second.txt")
-    drop = seal(
-        CSV,
-        recipients=[first.recipient, second.recipient],
-        out_dir=tmp_path,
-        manifest=_manifest(),
-        drop_id="drop-1",
+    assert _age_decrypt(shop.path / ARCHIVE_KEY, drop.payload) == CSV
+    stranger = make_age_identity(tmp_path / "stranger.txt")
+    age = require_tool("age", "age")
+    refused = subprocess.run(
+        [age, "-d", "-i", str(stranger.path), str(drop.payload)], capture_output=True
     )
-    for identity in (first, second):
+    assert refused.returncode != 0
+
+
+def test_two_agency_recipients_during_a_key_change(tmp_path: Path, shop: KeyDirectory):
+    old = make_age_identity(tmp_path / "old.txt")
+    new = make_age_identity(tmp_path / "new.txt")
+    drop = _seal(shop, tmp_path, [old.recipient, new.recipient])
+    for identity in (old, new):
         assert _age_decrypt(identity.path, drop.payload) == CSV
-        assert open_drop(drop.payload, identity.secret) == CSV
-        assert open_drop(drop.payload, identity.path.read_text()) == CSV  # whole identity file
 
 
-def test_manifest_pins_payload_and_keeps_caller_fields(tmp_path: Path, age_identity):
-    drop = seal(
-        CSV,
-        recipients=[age_identity.recipient],
-        out_dir=tmp_path,
-        manifest=_manifest(),
-        drop_id="drop-1",
-    )
-    raw = drop.manifest.read_text(encoding="utf-8")
+def test_signed_manifest_pins_payload_and_keeps_caller_fields(
+    tmp_path: Path, shop: KeyDirectory, age_identity: AgeIdentity
+):
+    head = {"seq": 41, "hash": "ab" * 32}
+    drop = _seal(shop, tmp_path, [age_identity.recipient], manifest=_manifest(audit_head=head))
+    raw = drop.manifest.read_bytes()
     document = json.loads(raw)
     ciphertext = drop.payload.read_bytes()
     assert document["payload"] == {
@@ -92,24 +115,34 @@ def test_manifest_pins_payload_and_keeps_caller_fields(tmp_path: Path, age_ident
         "format": "age-v1",
     }
     assert drop.payload_sha256 == document["payload"]["sha256"]
-    assert {k: v for k, v in document.items() if k != "payload"} == _manifest()
-    assert raw == json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    assert verify_manifest(drop.manifest) == document
+    assert {k: v for k, v in document.items() if k != "payload"} == _manifest(audit_head=head)
+    assert raw.decode() == json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    verify(raw, drop.signature.read_bytes(), shop.signing_public_key(), MANIFEST_NAMESPACE)
 
 
-def test_files_are_private_and_plaintext_never_on_disk(tmp_path: Path, age_identity):
-    drop = seal(
-        CSV,
-        recipients=[age_identity.recipient],
-        out_dir=tmp_path,
-        manifest=_manifest(),
-        drop_id="drop-1",
-    )
+def test_stock_ssh_keygen_verifies_the_manifest(
+    tmp_path: Path, shop: KeyDirectory, age_identity: AgeIdentity
+):
+    drop = _seal(shop, tmp_path / "outbox", [age_identity.recipient])
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(allowed_signers_line("shop", shop.signing_public_key(), MANIFEST_NAMESPACE))
+    keygen = require_tool("ssh-keygen", "openssh-client")
+    command = [keygen, "-Y", "verify", "-f", str(allowed), "-I", "shop"]
+    command += ["-n", MANIFEST_NAMESPACE, "-s", str(drop.signature)]
+    with drop.manifest.open("rb") as stdin:
+        assert subprocess.run(command, stdin=stdin, capture_output=True).returncode == 0
+
+
+def test_files_are_private_and_plaintext_never_on_disk(
+    tmp_path: Path, shop: KeyDirectory, age_identity: AgeIdentity
+):
+    drop = _seal(shop, tmp_path / "outbox", [age_identity.recipient])
     assert sorted(p.name for p in drop.directory.iterdir()) == [
         "drop-1.csv.age",
         "drop-1.manifest.json",
+        "drop-1.manifest.json.sig",
     ]  # no temporary files left behind
-    for path in (drop.payload, drop.manifest):
+    for path in drop.files:
         assert path.stat().st_mode & 0o037 == 0, oct(path.stat().st_mode)
     for path in tmp_path.rglob("*"):
         if path.is_file():
@@ -117,70 +150,83 @@ def test_files_are_private_and_plaintext_never_on_disk(tmp_path: Path, age_ident
             assert b"M\xc3\xbcller" not in content and b"Hauptstra" not in content
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate"])
-def test_tampered_payload_fails_verification(tmp_path: Path, age_identity, damage: str):
-    drop = seal(
-        CSV,
-        recipients=[age_identity.recipient],
-        out_dir=tmp_path,
-        manifest=_manifest(),
-        drop_id="drop-1",
+def test_a_stream_is_sealed_like_bytes(tmp_path: Path, shop: KeyDirectory, age_identity):
+    import io
+
+    drop = _seal(shop, tmp_path, [age_identity.recipient], csv=io.BytesIO(CSV))
+    assert _age_decrypt(age_identity.path, drop.payload) == CSV
+
+
+def test_sealing_streams_without_a_second_copy_in_memory(tmp_path: Path, shop: KeyDirectory):
+    # A child process, so the peak RSS measured is the seal's alone.
+    size = 256 * 1024 * 1024
+    script = textwrap.dedent(
+        f"""
+        import os, resource, sys
+        from pathlib import Path
+        from pyrage import x25519
+        from handover.envelope import seal
+        from handover.keys import KeyDirectory
+        from handover.signing import Signer
+        keys = KeyDirectory(Path({str(shop.path)!r}))
+        payload = os.urandom({size})
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        drop = seal(
+            payload,
+            recipients=[str(x25519.Identity.generate().to_public())],
+            archive_recipient=keys.archive_recipient(),
+            signer=Signer.from_key_file(keys.signing_key()),
+            out_dir=Path({str(tmp_path)!r}),
+            manifest={{"case_count": 0}},
+            drop_id="big",
+        )
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print((after - before) // 1024, drop.payload.stat().st_size)
+        """
     )
-    data = bytearray(drop.payload.read_bytes())
-    if damage == "flip":
-        data[len(data) // 2] ^= 0x01
-    else:
-        del data[-1]
-    drop.payload.write_bytes(bytes(data))
-    with pytest.raises(EnvelopeError, match="altered or truncated"):
-        verify_manifest(drop.manifest)
-    with pytest.raises(EnvelopeError):
-        open_drop(drop.payload, age_identity.secret)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    growth_mib, written = map(int, done.stdout.split())
+    assert written > size
+    print(f"peak RSS growth while sealing {size >> 20} MiB: {growth_mib} MiB")
+    assert growth_mib < 32, f"sealing {size >> 20} MiB grew the peak RSS by {growth_mib} MiB"
 
 
-def test_bad_recipient_names_its_index_never_the_key(tmp_path: Path, age_identity):
+def test_a_failed_seal_leaves_nothing_behind(tmp_path: Path, shop: KeyDirectory, age_identity):
+    class BrokenSigner(Signer):
+        def sign(self, data: bytes, namespace: str = MANIFEST_NAMESPACE) -> bytes:
+            raise OSError(28, "No space left on device")
+
+    broken = BrokenSigner(key=Signer.from_key_file(shop.signing_key()).key)
+    with pytest.raises(OSError):
+        _seal(shop, tmp_path / "outbox", [age_identity.recipient], signer=broken)
+    assert list((tmp_path / "outbox" / "drop-1").iterdir()) == []
+
+
+def test_bad_recipient_names_its_index_never_the_key(tmp_path: Path, shop, age_identity):
     other = make_age_identity(tmp_path / "other.txt")
     with pytest.raises(EnvelopeError) as raised:
-        seal(
-            CSV,
-            recipients=[age_identity.recipient, other.secret],  # a secret pasted by mistake
-            out_dir=tmp_path,
-            manifest=_manifest(),
-            drop_id="drop-1",
-        )
+        _seal(shop, tmp_path, [age_identity.recipient, other.secret])  # a secret pasted
     message = str(raised.value)
     assert "recipients[1]" in message
     assert other.secret not in message and other.secret[15:40] not in message
     assert not (tmp_path / "drop-1").exists()
 
 
-def test_wrong_identity_cannot_open(tmp_path: Path, age_identity):
-    drop = seal(
-        CSV,
-        recipients=[age_identity.recipient],
-        out_dir=tmp_path,
-        manifest=_manifest(),
-        drop_id="drop-1",
-    )
-    stranger = make_age_identity(tmp_path / "stranger.txt")
-    with pytest.raises(EnvelopeError, match="recipients"):
-        open_drop(drop.payload, stranger.secret)
-    with pytest.raises(EnvelopeError, match="AGE-SECRET-KEY"):
-        open_drop(drop.payload, "not a key")
+def test_archive_recipient_must_be_the_shops_own(tmp_path: Path, shop, age_identity):
+    with pytest.raises(EnvelopeError, match="archive recipient is also one of the agency"):
+        _seal(shop, tmp_path, [age_identity.recipient], archive_recipient=age_identity.recipient)
+    with pytest.raises(EnvelopeError, match="archive recipient is not an age X25519"):
+        _seal(shop, tmp_path, [age_identity.recipient], archive_recipient="age1nope")
 
 
-def test_a_drop_is_sealed_once(tmp_path: Path, age_identity):
-    kwargs = {
-        "recipients": [age_identity.recipient],
-        "out_dir": tmp_path,
-        "manifest": _manifest(),
-        "drop_id": "drop-1",
-    }
-    drop = seal(CSV, **kwargs)
-    before = drop.payload.read_bytes()
+def test_a_drop_is_sealed_once(tmp_path: Path, shop: KeyDirectory, age_identity):
+    drop = _seal(shop, tmp_path, [age_identity.recipient])
+    before = [p.read_bytes() for p in drop.files]
     with pytest.raises(EnvelopeError, match="sealed once"):
-        seal(CSV, **kwargs)
-    assert drop.payload.read_bytes() == before
+        _seal(shop, tmp_path, [age_identity.recipient])
+    assert [p.read_bytes() for p in drop.files] == before
 
 
 @pytest.mark.parametrize(
@@ -195,14 +241,9 @@ def test_a_drop_is_sealed_once(tmp_path: Path, age_identity):
     ],
 )
 def test_unusable_input_is_refused_with_a_reason(
-    tmp_path: Path, age_identity, drop_id: str, manifest: dict[str, object], expected: str
+    tmp_path: Path, shop, age_identity, drop_id: str, manifest: dict[str, object], expected: str
 ):
     with pytest.raises(EnvelopeError, match=expected):
-        seal(
-            CSV,
-            recipients=[age_identity.recipient],
-            out_dir=tmp_path,
-            manifest=manifest,
-            drop_id=drop_id,
-        )
-    assert list(tmp_path.rglob("*.age")) == []
+        _seal(shop, tmp_path, [age_identity.recipient], manifest=manifest, drop_id=drop_id)
+    assert list(tmp_path.rglob("*.age")) == [tmp_path / "keys" / ARCHIVE_KEY]
+    assert sorted(os.listdir(tmp_path)) == ["identity.txt", "keys"]

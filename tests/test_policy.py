@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 from shopbuilder import AGENCY, Shop
 
@@ -46,9 +47,9 @@ def test_rows_have_exactly_the_contract_columns(shop):
 def test_contact_data_only_with_consent_in_force(shop):
     rows = rows_for(shop)
     assert rows.loc["I1", "email"] == "c1@example.de"
-    assert rows.loc["I1", "phone"] == "0171 2345678"
+    assert rows.loc["I1", "phone"] == "+491712345678"  # E.164, see test_phone_*
     assert rows.loc["I2", "email"] is None  # withdrawn later
-    assert rows.loc["I3", "phone"] == "0171 2345678"  # the later grant is in force
+    assert rows.loc["I3", "phone"] == "+491712345678"  # the later grant is in force
     assert rows.loc["I3", "email"] is None
     assert rows.loc["I4", ["email", "phone"]].isna().all()
 
@@ -118,3 +119,98 @@ def test_csv_is_rfc4180_with_crlf_and_roundtrips(shop):
 
 def test_required_columns_are_in_the_default_allow_list():
     assert set(REQUIRED_COLUMNS) <= set(DEFAULT_AGENCY.columns)
+
+
+# --- CSV injection and phones (redaction/csv_injection.py, redaction/phones.py) ----------------
+
+
+def one_customer_shop(tmp_path, **fields):
+    shop = Shop(tmp_path / "shop.db")
+    shop.customer("C1", **fields).invoice("I1", "C1")
+    shop.consent("C1", "contact_phone", True, "2025-01-01 10:00:00")
+    return shop
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "sent"),
+    [
+        ("first_name", '=HYPERLINK("http://x.example";"klick")', "'=HYPERLINK("),
+        ("last_name", "-Müller", "'-Müller"),
+        ("street", "@SUM(A1:A9) 1", "'@SUM(A1:A9) 1"),
+        ("city", "+Berlin", "'+Berlin"),
+        ("first_name", "\t=1+1", "'=1+1"),  # stripped first, then still a formula
+        ("last_name", "＝cmd|' /C calc'!A0", "'＝cmd"),  # full-width equals sign
+    ],
+)
+def test_formula_cells_are_neutralised(tmp_path, column, value, sent):
+    shop = one_customer_shop(tmp_path, **{column: value})
+    rows = rows_for(shop)
+    assert rows.loc["I1", column].startswith(sent)
+    parsed = read_csv_rows(to_csv_bytes(rows))
+    assert parsed[0][column].startswith(sent)
+
+
+def test_ordinary_text_is_left_alone(tmp_path):
+    shop = one_customer_shop(tmp_path, last_name="Müller-Lüdenscheidt", street="Am Berg 1-3")
+    row = rows_for(shop).loc["I1"]
+    assert (row.last_name, row.street) == ("Müller-Lüdenscheidt", "Am Berg 1-3")
+
+
+def test_claim_subject_from_a_formula_template_is_neutralised(tmp_path):
+    shop = one_customer_shop(tmp_path)
+    agency = replace(DEFAULT_AGENCY, claim_subject="=Rechnung {invoice_number}")
+    assert rows_for(shop, agency).loc["I1", "claim_subject"] == "'=Rechnung RE-I1"
+
+
+@pytest.mark.parametrize(
+    ("country", "stored", "e164"),
+    [
+        ("DE", "030 1234567", "+49301234567"),
+        ("DE", "(030) 123 45 67", "+49301234567"),
+        ("DE", "+49 (0)171 2345678", "+491712345678"),
+        ("AT", "01 234567", "+431234567"),  # Vienna, read with the customer's country
+        ("AT", "+49 30 1234567", "+49301234567"),  # an international number keeps its country
+    ],
+)
+def test_phone_is_normalised_to_e164(tmp_path, country, stored, e164):
+    postal_code = "1010" if country == "AT" else "10115"
+    shop = one_customer_shop(tmp_path, phone=stored, country=country, postal_code=postal_code)
+    rows = rows_for(shop)
+    assert rows.loc["I1", "phone"] == e164
+    assert read_csv_rows(to_csv_bytes(rows))[0]["phone"] == e164  # '+' by design, not quoted
+
+
+@pytest.mark.parametrize("stored", ["call me", "00025 04707", "12", "+49 0"])
+def test_unusable_phone_is_left_out_and_the_case_still_leaves(tmp_path, stored):
+    shop = one_customer_shop(tmp_path, phone=stored)
+    rows = rows_for(shop)
+    assert list(rows.index) == ["I1"]
+    assert rows.loc["I1", "phone"] is None
+    assert rows.loc["I1", "last_name"] == "Müller-Lüdenscheidt"
+
+
+def test_phone_without_consent_or_policy_is_not_sent(tmp_path):
+    shop = one_customer_shop(tmp_path)
+    without_phone = replace(DEFAULT_AGENCY, columns=tuple(c for c in COLUMNS if c != "phone"))
+    assert rows_for(shop, without_phone).loc["I1", "phone"] is None
+    shop.consent("C1", "contact_phone", False, "2026-01-01 10:00:00")
+    assert rows_for(shop).loc["I1", "phone"] is None
+
+
+def test_phones_are_parsed_once_per_distinct_number(monkeypatch):
+    import phonenumbers
+
+    from redaction.phones import to_e164
+
+    calls = []
+    real_parse = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda *a: calls.append(a) or real_parse(*a))
+    phones = pd.Series(["030 1234567", None, "030 1234567", "01 234567"], index=list("abcd"))
+    countries = pd.Series(["DE", "DE", "DE", "AT"], index=list("abcd"))
+    assert to_e164(phones, countries).to_dict() == {
+        "a": "+49301234567",
+        "b": None,
+        "c": "+49301234567",
+        "d": "+431234567",
+    }
+    assert sorted(calls) == [("01 234567", "AT"), ("030 1234567", "DE")]

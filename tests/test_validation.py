@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from handover import validation
-from handover.contract import COLUMNS
+from handover.contract import COLUMNS, for_validation
 from handover.errors import ValidationFailed
 
 CANARY = "Zyxwv-canary"  # a value that must never appear in a result, report or message
@@ -95,7 +95,7 @@ def source_frames() -> dict[str, pd.DataFrame]:
 
 
 def outgoing_frames() -> dict[str, pd.DataFrame]:
-    """A valid frame of outgoing rows (`outgoing`) with the helper column the caller adds."""
+    """Valid outgoing rows as `contract.for_validation` gives them: invoice_id, rows, helper."""
     rows = pd.DataFrame(
         {
             "case_ref": ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"],
@@ -110,7 +110,7 @@ def outgoing_frames() -> dict[str, pd.DataFrame]:
             "country": ["DE", "AT"],
             "language": ["de", "de"],
             "email": ["erika@example.org", None],
-            "phone": [None, "+43 1 234567"],
+            "phone": [None, "+431234567"],
             "date_of_birth": [None, None],
             "order_date": ["2024-03-01", "2024-03-02"],
             "invoice_date": ["2024-03-01", "2024-03-03"],
@@ -124,11 +124,11 @@ def outgoing_frames() -> dict[str, pd.DataFrame]:
             "claim_subject": ["Online-Bestellung 2024-1001", "Online-Bestellung 2024-1003"],
             "last_dunning_date": ["2024-04-16", "2024-04-03"],
             "handover_notice_date": ["2024-04-16", "2024-04-03"],
-        }
+        },
     )
     assert tuple(rows.columns) == COLUMNS
-    rows["sum_check_cents"] = rows["principal_cents"] - rows["paid_cents"] - rows["open_cents"]
-    return {"outgoing": rows}
+    rows.index = pd.Index(["inv-1", "inv-3"], name="invoice_id")
+    return {"outgoing": for_validation(rows)}
 
 
 def _frames(suite: str) -> dict[str, pd.DataFrame]:
@@ -154,7 +154,7 @@ def test_outgoing_suite_expects_contract_columns_then_helper() -> None:
     (ordered,) = [
         e for e in data["expectations"] if e["type"] == "expect_table_columns_to_match_ordered_list"
     ]
-    assert ordered["kwargs"]["column_list"] == [*COLUMNS, "sum_check_cents"]
+    assert ordered["kwargs"]["column_list"] == ["invoice_id", *COLUMNS, "sum_check_cents"]
 
 
 def test_source_suite_columns_are_in_shop_contract() -> None:
@@ -426,6 +426,9 @@ def test_validate_reports_without_raising() -> None:
         column="currency",
         success=False,
         unexpected_count=2,
+        reason="invalid_currency",
+        id_columns=("invoice_id",),
+        unexpected_ids=(("inv-1",), ("inv-2",)),
     )
     n = len(report.outcomes)
     assert report.summary() == f"source: {n - 1}/{n} expectations passed"
@@ -458,7 +461,7 @@ def test_extra_source_column_fails() -> None:
 def test_outgoing_columns_out_of_order_fail() -> None:
     frames = outgoing_frames()
     cases = frames["outgoing"]
-    frames["outgoing"] = cases[["invoice_number", "case_ref", *cases.columns[2:]]]
+    frames["outgoing"] = cases[["invoice_id", "invoice_number", "case_ref", *cases.columns[3:]]]
     report = validation.validate(frames, "outgoing")
     (ordered,) = [
         o
@@ -493,13 +496,23 @@ def test_unknown_suite() -> None:
 
 # --- privacy -------------------------------------------------------------------------------------
 
+ID_COLUMNS = {"invoice_id", "customer_id"}
+
 
 def _poisoned(suite: str) -> dict[str, pd.DataFrame]:
-    """Frames in which every value of every column is a canary, duplicated: nearly all fail."""
+    """Frames in which every value but the ids is a canary, duplicated: nearly all fail.
+
+    Ids stay clean: results name failing rows by them on purpose (they are not personal data).
+    """
     frames = {}
     for name, frame in _frames(suite).items():
         poisoned = pd.DataFrame(
-            {c: [f"{CANARY}-{name}-{c}-{i}" for i in range(len(frame))] for c in frame.columns}
+            {
+                c: frame[c].tolist()
+                if c in ID_COLUMNS
+                else [f"{CANARY}-{name}-{c}-{i}" for i in range(len(frame))]
+                for c in frame.columns
+            }
         )
         frames[name] = pd.concat([poisoned, poisoned], ignore_index=True)
     # A mixed-type column too: it makes GX raise inside a metric, and pandas' exception messages
@@ -524,9 +537,26 @@ def test_no_value_in_results_reports_messages_or_logs(
         validation.check(frames, suite)
 
     assert len(report.failures()) > 10  # the canary rows did fail
+    # Failing rows are named by their ids, in the raw results and in the report:
+    text = json.dumps(raw)
+    assert '"unexpected_index_list"' in text
+    assert any(o.unexpected_ids for o in report.failures())
     for text in (json.dumps(raw), repr(report), str(caught.value), caplog.text):
         assert CANARY not in text
         assert "123456789" not in text
+
+
+def test_the_canary_check_can_fail() -> None:
+    # Without exclude_unexpected_values GX would put the values into the result: the check
+    # above is meaningful only because the result format removes them.
+    frames = _poisoned("outgoing")
+    (table,) = validation._load("outgoing").tables
+    batch = table.batch_definition.get_batch(batch_parameters={"dataframe": frames["outgoing"]})
+    leaky = {**validation.row_result_format(["invoice_id"]), "exclude_unexpected_values": False}
+    try:
+        assert CANARY in json.dumps(batch.validate(table.suite, result_format=leaky).to_json_dict())
+    finally:
+        validation._forget_batches(validation._load("outgoing").datasource)
 
 
 def test_nothing_is_written_under_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,350 @@
+"""The agency's tool: open complete drops, refusing anything that is not exactly what the shop sent.
+
+A drop is complete when its signature (`<drop_id>.manifest.json.sig`, uploaded last) is there.
+For each: verify the SSHSIG signature over the manifest with the shop's public key, check that
+the drop is for this agency, check the payload's size and SHA-256, decrypt it (strict age header
+check first) into a hidden temporary file of the output folder, validate every row against
+`schemas/agency_case_v1.json`, and only then give it its name `<drop_id>.csv` and move the drop's
+three files to `processed/`. A refused drop leaves nothing behind and stays in the inbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import paramiko
+import pyrage
+from jsonschema import Draft202012Validator
+from pyrage import x25519
+
+from handover import agecheck
+from handover.agency.inbox import Inbox, describe, open_inbox
+from handover.contract import COLUMNS, json_schema
+from handover.envelope import MANIFEST_SUFFIX, PAYLOAD_FORMAT, PAYLOAD_SUFFIX, SIGNATURE_SUFFIX
+from handover.errors import AgeFileError, DropRefused, KeyFileError, SignatureError
+from handover.keys import check_private_file
+from handover.signing import MANIFEST_NAMESPACE, MAX_SIGNATURE_BYTES, verifier, verify
+
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is ~1 KiB; bounds what a hostile inbox makes us read
+CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one drop: opened into `output`, or refused (`ok` False) and why."""
+
+    drop_id: str
+    ok: bool
+    message: str
+    output: Path | None = None
+    case_count: int = 0
+
+
+def open_drops(
+    source: str,
+    *,
+    identity: Path,
+    shop_key: Path,
+    out_dir: Path,
+    agency: str | None = None,
+    known_hosts: Path | None = None,
+    ssh_key: Path | None = None,
+    keep: bool = False,
+) -> list[Outcome]:
+    """Open every complete drop in `source` (a folder or `sftp://user@host:port/path`).
+
+    `identity` is the agency's age identity file, `shop_key` the shop's signing `.pub` file.
+    With `agency`, drops whose manifest names another agency are refused. With `keep`, opened
+    drops stay where they are instead of moving to `processed/`.
+    """
+    identities = load_identities(identity)
+    shop_key_line = load_shop_key(shop_key)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    inbox = open_inbox(source, known_hosts=known_hosts, client_key=ssh_key)
+    try:
+        names = inbox.names()
+        signed = {n[: -len(SIGNATURE_SUFFIX)] for n in names if n.endswith(SIGNATURE_SUFFIX)}
+        unsigned = {
+            n[: -len(MANIFEST_SUFFIX)] for n in names if n.endswith(MANIFEST_SUFFIX)
+        } - signed
+        outcomes = []
+        for drop_id in sorted(signed | unsigned):
+            try:
+                if drop_id in unsigned:
+                    raise DropRefused(
+                        f"drop {drop_id} has no signature ({drop_id}{SIGNATURE_SUFFIX}): still "
+                        "uploading, or not signed by the shop; not opened. Try again later; if "
+                        "it stays so, ask the shop"
+                    )
+                outcomes.append(
+                    _open_one(
+                        inbox, drop_id, names, identities, shop_key_line, agency, out_dir, keep
+                    )
+                )
+            except DropRefused as exc:
+                outcomes.append(Outcome(drop_id, False, str(exc)))
+            except OSError as exc:
+                outcomes.append(Outcome(drop_id, False, f"drop {drop_id}: {describe(exc)}"))
+        return outcomes
+    finally:
+        inbox.close()
+
+
+def load_identities(path: Path) -> list[x25519.Identity]:
+    """The age X25519 identities in an identity file that only its owner can read."""
+    file = check_private_file(Path(path))
+    lines = [line.strip() for line in file.read_text(encoding="ascii").splitlines()]
+    keys = [line for line in lines if line and not line.startswith("#")]
+    try:
+        if not keys:
+            raise ValueError
+        return [x25519.Identity.from_str(key) for key in keys]
+    except (pyrage.IdentityError, ValueError):
+        raise KeyFileError(
+            f"{file} is not an age identity file (lines 'AGE-SECRET-KEY-1…', as `age-keygen` "
+            "writes them)"
+        ) from None
+
+
+def load_shop_key(path: Path) -> str:
+    """The shop's public signing key line from its `.pub` file."""
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"{file}: cannot read the shop's public key ({describe(exc)})") from None
+    line = next((x.strip() for x in lines if x.strip() and not x.startswith("#")), "")
+    try:
+        verifier(line, MANIFEST_NAMESPACE)
+    except SignatureError as exc:
+        raise KeyFileError(f"{file}: {exc}") from None
+    return line
+
+
+def _open_one(
+    inbox: Inbox,
+    drop_id: str,
+    names: Sequence[str],
+    identities: list[x25519.Identity],
+    shop_key_line: str,
+    agency: str | None,
+    out_dir: Path,
+    keep: bool,
+) -> Outcome:
+    manifest_name = f"{drop_id}{MANIFEST_SUFFIX}"
+    signature_name = f"{drop_id}{SIGNATURE_SUFFIX}"
+    if manifest_name not in names:
+        raise DropRefused(f"drop {drop_id}: the signature is there but {manifest_name} is not")
+    signature = inbox.read_small(signature_name, MAX_SIGNATURE_BYTES)
+    manifest_bytes = inbox.read_small(manifest_name, MAX_MANIFEST_BYTES)
+    try:
+        verify(manifest_bytes, signature, shop_key_line, MANIFEST_NAMESPACE)
+    except SignatureError as exc:
+        raise DropRefused(
+            f"drop {drop_id}: {signature_name} does not prove the manifest is the shop's: {exc}"
+        ) from None
+    document = _parse_manifest(manifest_bytes, drop_id)
+    if agency is not None and document.get("agency") != agency:
+        raise DropRefused(
+            f"drop {drop_id} is for agency {str(document.get('agency'))!r}, not {agency!r}: "
+            "not opened; tell the shop it was delivered to the wrong inbox"
+        )
+    entry = document["payload"]
+    payload_name = entry["file"]
+    if payload_name not in names:
+        raise DropRefused(f"drop {drop_id}: its payload {payload_name} is missing from the inbox")
+    output = out_dir / f"{drop_id}.csv"
+    if output.exists():
+        raise DropRefused(
+            f"drop {drop_id}: {output} already exists (opened before?); move it away to open "
+            "the drop again"
+        )
+    with inbox.payload(payload_name, out_dir) as source:
+        _check_checksum(source, entry, drop_id)
+        source.seek(0)
+        count = _decrypt_to(source, identities, entry, document["case_count"], output, drop_id)
+    if keep:
+        return Outcome(
+            drop_id, True, f"{count} cases into {output}; drop left in place", output, count
+        )
+    try:
+        where = inbox.move_to_processed([payload_name, manifest_name, signature_name])
+    except (OSError, paramiko.SSHException) as exc:
+        # The CSV is complete and valid; only the bookkeeping failed, and it must not be lost.
+        return Outcome(
+            drop_id,
+            False,
+            f"drop {drop_id}: opened into {output}, but moving it to processed/ failed "
+            f"({describe(exc)}); move its three files by hand",
+            output,
+            count,
+        )
+    return Outcome(
+        drop_id, True, f"{count} cases into {output}; drop moved to {where}", output, count
+    )
+
+
+def _parse_manifest(data: bytes, drop_id: str) -> dict[str, Any]:
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise DropRefused(f"drop {drop_id}: the signed manifest is not JSON") from None
+    entry = document.get("payload") if isinstance(document, dict) else None
+    problems = []
+    if not isinstance(document, dict) or document.get("drop_id") != drop_id:
+        problems.append(f"its drop_id is not {drop_id} (a renamed drop)")
+    if not isinstance(entry, dict):
+        problems.append("no 'payload' entry")
+    else:
+        if entry.get("file") != f"{drop_id}{PAYLOAD_SUFFIX}":
+            problems.append(f"payload.file is not {drop_id}{PAYLOAD_SUFFIX}")
+        if not isinstance(entry.get("sha256"), str) or not _SHA256.fullmatch(entry["sha256"]):
+            problems.append("payload.sha256 is not 64 hex digits")
+        if not _count(entry.get("bytes")):
+            problems.append("payload.bytes is not an integer ≥ 0")
+        if entry.get("format", PAYLOAD_FORMAT) != PAYLOAD_FORMAT:
+            problems.append(f"payload.format is not {PAYLOAD_FORMAT}")
+    if isinstance(document, dict) and not _count(document.get("case_count")):
+        problems.append("case_count is not an integer ≥ 0")
+    if problems:
+        raise DropRefused(f"drop {drop_id}: the signed manifest is unusable: {'; '.join(problems)}")
+    return document
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_checksum(source: BinaryIO, entry: dict[str, Any], drop_id: str) -> None:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    if size != entry["bytes"] or digest.hexdigest() != entry["sha256"]:
+        raise DropRefused(
+            f"drop {drop_id}: {entry['file']} does not match the signed manifest (expected "
+            f"{entry['bytes']} bytes, sha256 {entry['sha256']}; found {size} bytes, sha256 "
+            f"{digest.hexdigest()}): altered or truncated; do not use it, ask the shop to "
+            "deliver it again"
+        )
+
+
+def _decrypt_to(
+    source: BinaryIO,
+    identities: list[x25519.Identity],
+    entry: dict[str, Any],
+    case_count: int,
+    output: Path,
+    drop_id: str,
+) -> int:
+    """Decrypt and validate into a hidden file, then link it to `output`; returns the row count."""
+    tmp = output.with_name(f".{output.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w+b") as sink:
+            reader = _HashingReader(source)
+            try:
+                agecheck.decrypt(reader, sink, identities)
+            except AgeFileError as exc:
+                raise AgeFileError(exc.failure, f"drop {drop_id}: {entry['file']}: {exc}") from None
+            # The checksum pass and this one read the same bytes, or the file changed meanwhile.
+            if reader.hash.hexdigest() != entry["sha256"]:
+                raise DropRefused(
+                    f"drop {drop_id}: {entry['file']} changed while it was being opened; try again"
+                )
+            sink.flush()
+            os.fsync(sink.fileno())
+            sink.seek(0)
+            count = _validate_rows(sink, drop_id)
+        if count != case_count:
+            raise DropRefused(
+                f"drop {drop_id}: the payload has {count} rows but the signed manifest says "
+                f"case_count {case_count}; ask the shop to deliver it again"
+            )
+        try:
+            os.link(tmp, output)  # unlike a rename, never replaces a file that appeared meanwhile
+        except FileExistsError:
+            raise DropRefused(f"drop {drop_id}: {output} appeared meanwhile; kept") from None
+        return count
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+class _HashingReader:
+    """A read-only view of `source` that hashes what is read since the last seek to 0."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source = source
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.hash.update(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.source.readline(size)
+        self.hash.update(data)
+        return data
+
+    def tell(self) -> int:
+        return self.source.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) != (0, io.SEEK_SET):
+            raise io.UnsupportedOperation("only a rewind to the start is supported")
+        self.hash = hashlib.sha256()
+        return self.source.seek(0)
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    # The format checker makes "format": "date" refuse impossible dates such as 2024-02-30.
+    return Draft202012Validator(json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _validate_rows(sink: BinaryIO, drop_id: str) -> int:
+    """Check the header and every row against the schema; messages name rows and columns only."""
+    text = io.TextIOWrapper(sink, encoding="utf-8", newline="")
+    try:
+        reader = csv.reader(text, strict=True)
+        header = next(reader, None)
+        if header is None or tuple(header) != COLUMNS:
+            raise DropRefused(f"drop {drop_id}: the CSV header is not the agency_case_v1 header")
+        count = 0
+        for count, cells in enumerate(reader, 1):
+            if len(cells) != len(COLUMNS):
+                raise DropRefused(
+                    f"drop {drop_id}: row {count} has {len(cells)} cells, expected {len(COLUMNS)}"
+                )
+            row = dict(zip(COLUMNS, cells, strict=True))
+            error = next(iter(_validator().iter_errors(row)), None)
+            if error is not None:
+                column = error.path[0] if error.path else "(row)"
+                raise DropRefused(
+                    f"drop {drop_id}: row {count}, column {column} breaks the schema rule "
+                    f"'{error.validator}' of agency_case_v1; ask the shop to correct the drop"
+                )
+        return count
+    except UnicodeDecodeError:
+        raise DropRefused(f"drop {drop_id}: the CSV is not UTF-8") from None
+    except csv.Error as exc:
+        raise DropRefused(f"drop {drop_id}: the CSV is malformed ({exc})") from None
+    finally:
+        text.detach()

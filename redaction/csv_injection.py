@@ -1,0 +1,34 @@
+"""Neutralise spreadsheet formulas in free-text cells (CSV injection, OWASP).
+
+Agencies open drops in spreadsheets, which run a cell that starts with `=`, `+`, `-` or `@` as a
+formula (`=HYPERLINK(…)`, DDE payloads), and so do a leading tab or carriage return. As OWASP
+recommends, such a cell gets a single quote in front: a spreadsheet shows the text as text, and a
+reader strips the quote. The full-width forms (＝ ＋ － ＠) get it too, since some spreadsheets
+fold them to the ASCII ones. The CSV writer quotes cells with separators and quotes (RFC 4180).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# The columns whose text comes from customers or from the shop's free text.
+FREE_TEXT_COLUMNS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "company_name",
+    "street",
+    "city",
+    "claim_subject",
+)
+FORMULA_PREFIXES = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
+_STARTS_LIKE_FORMULA = "[" + FORMULA_PREFIXES.replace("-", r"\-") + "]"
+
+
+def neutralise(values: pd.Series) -> pd.Series:
+    """`values` with a `'` in front of each text that a spreadsheet would run as a formula."""
+    text = values.astype(object)
+    text = text.where(text.notna(), None)
+    risky = text.str.match(_STARTS_LIKE_FORMULA, na=False).astype(bool)
+    if risky.any():
+        text[risky] = "'" + text[risky].astype(str)
+    return text
