@@ -1,9 +1,10 @@
-"""`handover demo`: a whole shop and a whole agency on this machine, and one real handover.
+"""`handover demo`: a whole shop and two agencies on this machine, and one real handover.
 
 The workspace (default `./demo-workspace/`) holds the demo shop database, the shop's key
-directory, the configuration, and an `agency/` side with the agency's age identity and an
-embedded SFTP server's root. It is built once and reused; every call runs the flow again, so a
-second call on the same day hands over nothing twice.
+directory, the configuration, and an `agency/` side with each agency's age identity and an
+embedded SFTP server's root (one inbox per agency). Consumer cases are routed to
+`inkasso-demo`, business cases to `inkasso-b2b`. The workspace is built once and reused; every
+call runs the flow again, so a second call on the same day hands over nothing twice.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ class Workspace:
     def agency(self) -> Path:
         return self.root / "agency"
 
-    @property
-    def identity(self) -> Path:
-        return self.agency / "age-identity.txt"
+    def identity(self, agency: str) -> Path:
+        """The agency's age identity (its private key, on the agency's side)."""
+        return self.agency / f"{agency}-age-identity.txt"
 
     @property
     def host_key(self) -> Path:
@@ -52,9 +53,8 @@ class Workspace:
     def sftp_root(self) -> Path:
         return self.agency / "sftp-root"
 
-    @property
-    def inbox(self) -> Path:
-        return self.sftp_root / "inbox"
+    def inbox(self, agency: str) -> Path:
+        return self.sftp_root / agency / "inbox"
 
     @property
     def known_hosts(self) -> Path:
@@ -65,10 +65,12 @@ class Workspace:
         """The agency's allowed_signers file: the shop's signing key, for `ssh-keygen -Y verify`."""
         return self.agency / "allowed_signers"
 
-    @property
-    def opened(self) -> Path:
+    def opened(self, agency: str) -> Path:
         """Where the agency's tool writes the opened drops."""
-        return self.agency / "opened"
+        return self.agency / f"{agency}-opened"
+
+
+AGENCIES = ("inkasso-demo", "inkasso-b2b")
 
 
 def build(ws: Workspace, *, customers: int, seed: int) -> None:
@@ -81,28 +83,31 @@ def build(ws: Workspace, *, customers: int, seed: int) -> None:
         generate(ws.shop_db, customers=customers, seed=seed, progress=_progress)
     ws.keys.init()
     ws.agency.mkdir(mode=0o700, exist_ok=True)
-    if not ws.identity.exists():
-        write_private(ws.identity, str(pyrage.x25519.Identity.generate()) + "\n")
+    for agency in AGENCIES:
+        if not ws.identity(agency).exists():
+            write_private(ws.identity(agency), str(pyrage.x25519.Identity.generate()) + "\n")
+        ws.inbox(agency).mkdir(parents=True, exist_ok=True)
     if not ws.host_key.exists():
         private, public = openssh_ed25519_pair("demo-agency")
         write_private(ws.host_key, private)
         ws.host_key.with_suffix(".pub").write_text(public, encoding="ascii")
-    ws.inbox.mkdir(parents=True, exist_ok=True)
 
 
-def agency_recipient(ws: Workspace) -> str:
-    """The demo agency's age recipient (public key)."""
-    identity = pyrage.x25519.Identity.from_str(ws.identity.read_text(encoding="ascii").strip())
-    return str(identity.to_public())
+def agency_recipient(ws: Workspace, agency: str) -> str:
+    """A demo agency's age recipient (public key)."""
+    text = ws.identity(agency).read_text(encoding="ascii").strip()
+    return str(pyrage.x25519.Identity.from_str(text).to_public())
 
 
 def write_config(ws: Workspace, port: int) -> None:
     """The demo configuration and the pinned host key of the embedded SFTP server."""
     host_key = ws.host_key.with_suffix(".pub").read_text(encoding="ascii").split()
     ws.known_hosts.write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
-    ws.config.write_text(
-        DEMO_CONFIG.format(port=port, recipient=agency_recipient(ws)), encoding="utf-8"
-    )
+    recipients = {
+        "consumer_recipient": agency_recipient(ws, AGENCIES[0]),
+        "business_recipient": agency_recipient(ws, AGENCIES[1]),
+    }
+    ws.config.write_text(DEMO_CONFIG.format(port=port, **recipients), encoding="utf-8")
 
 
 DEMO_CONFIG = """\
@@ -124,14 +129,42 @@ outbox = "outbox"
 [policy]
 version = "2026-11-demo"
 
+# Consumers in Germany and Austria.
 [agencies.inkasso-demo]
-recipients = ["{recipient}"]
+recipients = ["{consumer_recipient}"]
+
+[agencies.inkasso-demo.route]
+debtor_kinds = ["consumer"]
 
 [agencies.inkasso-demo.sftp]
 host = "127.0.0.1"
 port = {port}
 user = "shop"
-inbox = "inbox"
+inbox = "inkasso-demo/inbox"
+known_hosts = "known_hosts"
+
+# Businesses, from 50.00 open; no private contact data.
+[agencies.inkasso-b2b]
+recipients = ["{business_recipient}"]
+columns = [
+  "case_ref", "invoice_number", "debtor_kind", "last_name", "company_name", "street",
+  "postal_code", "city", "country", "language", "email", "order_date", "invoice_date",
+  "due_date", "default_date", "currency", "principal_cents", "paid_cents", "open_cents",
+  "dunning_fees_cents", "claim_subject", "last_dunning_date", "handover_notice_date",
+]
+claim_subject = "Rechnung {{invoice_number}} vom {{invoice_date}}"
+
+[agencies.inkasso-b2b.route]
+debtor_kinds = ["business"]
+
+[agencies.inkasso-b2b.rules]
+minimum_open_cents = 5000
+
+[agencies.inkasso-b2b.sftp]
+host = "127.0.0.1"
+port = {port}
+user = "shop"
+inbox = "inkasso-b2b/inbox"
 known_hosts = "known_hosts"
 """
 
@@ -158,13 +191,15 @@ def run_demo(workspace: Path, *, customers: int, seed: int) -> int:
 
     print("\nCounts per reason code (a case may fail several rules):")
     print_counts(counts)
-    drops = sorted(ws.inbox.glob("*.csv.age"))
-    print(f"\nThe agency's inbox {ws.inbox}:")
-    for path in sorted(ws.inbox.iterdir()):
-        if path.is_file():
-            print(f"  {path.name}  ({path.stat().st_size} bytes)")
+    for agency in AGENCIES:
+        inbox = ws.inbox(agency)
+        print(f"\n{agency}'s inbox {inbox}:")
+        for path in sorted(inbox.iterdir()):
+            if path.is_file():
+                print(f"  {path.name}  ({path.stat().st_size} bytes)")
+    drops = sorted(ws.inbox(AGENCIES[0]).glob("*.csv.age"))
     if drops:
-        print_how_to_open(ws, drops[-1].name.removesuffix(".csv.age"))
+        print_how_to_open(ws, AGENCIES[0], drops[-1].name.removesuffix(".csv.age"))
     return 0
 
 
@@ -179,15 +214,16 @@ def write_allowed_signers(ws: Workspace) -> str:
     return identity
 
 
-def print_how_to_open(ws: Workspace, drop_id: str) -> None:
+def print_how_to_open(ws: Workspace, agency: str, drop_id: str) -> None:
     """The agency's two ways to open a drop: its tool, or stock OpenSSH, sha256sum and age."""
     identity = write_allowed_signers(ws)
     shop_key = ws.keys.path / "signing_ed25519.pub"
-    drop = ws.inbox / drop_id
-    print("\nThe agency opens every complete drop (signature, checksum, rows checked) with:")
+    inbox, age_identity = ws.inbox(agency), ws.identity(agency)
+    drop = inbox / drop_id
+    print(f"\n{agency} opens every complete drop (signature, checksum, rows checked) with:")
     print(
-        f"  handover agency open {ws.inbox} --identity {ws.identity} --shop-key {shop_key} "
-        f"--agency inkasso-demo --out {ws.opened}"
+        f"  handover agency open {inbox} --identity {age_identity} --shop-key {shop_key} "
+        f"--agency {agency} --out {ws.opened(agency)}"
     )
     print("or with stock tools alone:")
     print(
@@ -195,7 +231,7 @@ def print_how_to_open(ws: Workspace, drop_id: str) -> None:
         f"-s {drop}.manifest.json.sig < {drop}.manifest.json"
     )
     print(f"  sha256sum {drop}.csv.age   # must equal payload.sha256 in the manifest")
-    print(f"  age -d -i {ws.identity} -o cases.csv {drop}.csv.age")
+    print(f"  age -d -i {age_identity} -o cases.csv {drop}.csv.age")
 
 
 def _progress(line: str) -> None:
