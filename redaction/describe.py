@@ -6,6 +6,8 @@ so what it says is what leaves.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from handover.config import Agency, Config
 from handover.contract import COLUMNS, PERSONAL_COLUMNS, REQUIRED_COLUMNS
 from redaction.policy import CONSENTED_COLUMNS
@@ -95,10 +97,15 @@ def describe_policy(config: Config, agency: Agency) -> str:
         "",
         f'Claim subject template: "{agency.claim_subject}"',
         f"Delivery: SFTP {agency.sftp.user}@{agency.sftp.host}:{agency.sftp.port}, inbox "
-        f'"{agency.sftp.inbox}", host key pinned in {agency.sftp.known_hosts}; the CSV is '
-        f"encrypted with age to {len(agency.recipients)} agency recipient(s).",
+        f'"{agency.sftp.inbox}", host key pinned in {_relative(agency.sftp.known_hosts, config)}; '
+        f"the CSV is encrypted with age to {len(agency.recipients)} agency recipient(s).",
     ]
     return "\n".join(lines)
+
+
+def _relative(path: Path, config: Config) -> Path:
+    """`path` as the configuration file names it: relative to its folder where possible."""
+    return path.relative_to(config.path.parent) if path.is_relative_to(config.path.parent) else path
 
 
 def _field(column: str) -> str:
