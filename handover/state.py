@@ -286,10 +286,13 @@ class StateStore:
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]
 
-    def record_quarantine(self, run_id: str, suite: str, quarantined: pd.DataFrame) -> None:
+    def record_quarantine(
+        self, run_id: str, suite: str, quarantined: pd.DataFrame, *, agency: str | None = None
+    ) -> None:
         """Keep the held-back cases (columns invoice_id, reasons) and audit them, ids only.
 
         One audit entry per call, also when nothing was held back: the log shows the check ran.
+        `agency` (for the outgoing rows of one agency) goes into the audit entry.
         """
         rows = [
             {"run_id": run_id, "invoice_id": str(i), "suite": suite, "reasons": str(r)}
@@ -301,6 +304,7 @@ class StateStore:
                 counts[code] = counts.get(code, 0) + 1
         data = {
             "suite": suite,
+            **({"agency": agency} if agency else {}),
             "count": len(rows),
             "reasons": dict(sorted(counts.items())),
             "invoice_ids": [row["invoice_id"] for row in rows],

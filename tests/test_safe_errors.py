@@ -94,3 +94,16 @@ def test_async_task_bodies_and_return_values() -> None:
         asyncio.run(fails())
     assert asyncio.run(works()) == 7
     assert scrubbed(lambda x: x + 1)(1) == 2
+
+
+def test_prefect_keys_the_task_by_its_body_not_the_wrapper() -> None:
+    from prefect import task
+
+    def extract() -> int:
+        return 1
+
+    def decide() -> int:
+        return 2
+
+    assert task(scrubbed(extract)).task_key == task(extract).task_key
+    assert task(scrubbed(extract)).task_key != task(scrubbed(decide)).task_key

@@ -30,7 +30,7 @@ def store_with_runs(url: str) -> StateStore:
     store.record_quarantine("run-1", "source", held.iloc[[1]])
     store.record_quarantine("run-1", "outgoing", held.iloc[[0]])
     store.record_quarantine("run-2", "source", held.iloc[0:0])
-    store.record_quarantine("run-2", "outgoing", held.iloc[[0]])
+    store.record_quarantine("run-2", "outgoing", held.iloc[[0]], agency="inkasso")
     return store
 
 
@@ -81,6 +81,7 @@ def test_each_check_is_audited_with_ids_and_counts_only(tmp_path):
             "run-2",
             {
                 "suite": "outgoing",
+                "agency": "inkasso",
                 "count": 1,
                 "reasons": {"invalid_email": 1, "invalid_postal_code": 1},
                 "invoice_ids": ["I7"],
