@@ -26,16 +26,19 @@ from handover import (
     envelope,
     sftp,
     source,
-    validation,
 )
 from handover.audit import Head
 from handover.config import Agency, Config, load_config
 from handover.errors import HandoverError
 from handover.keys import KeyDirectory, PseudonymKey, load_pseudonym_key
 from handover.manifest import build_manifest
+from handover.quarantine import QuarantineResult, quarantine
 from handover.signing import AUDIT_NAMESPACE, Signer
 from handover.state import PreparedDrop, StateStore
+from redaction.log_scrubbing import scrub_logs
 from redaction.policy import minimise
+from redaction.safe_errors import scrubbed
+from redaction.scrub import GENERIC, Scrubber
 
 TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -52,16 +55,19 @@ def _transient_only(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(name="extract", **TASK_OPTIONS)
+@scrubbed
 def extract(config: Config, as_of: dt.date) -> dict[str, pd.DataFrame]:
     return source.extract(config.source_url, as_of)
 
 
 @task(name="validate", **TASK_OPTIONS)
-def validate(frames: dict[str, pd.DataFrame], suite: str) -> str:
-    return validation.check(frames, suite).summary()
+@scrubbed
+def validate(frames: dict[str, pd.DataFrame], suite: str) -> QuarantineResult:
+    return quarantine(frames, suite, max_share=None)
 
 
 @task(name="eligibility", **TASK_OPTIONS)
+@scrubbed
 def decide(
     frames: dict[str, pd.DataFrame], config: Config, as_of: dt.date, handed_over: set[str]
 ) -> eligibility.Decision:
@@ -75,6 +81,7 @@ def decide(
 
 
 @task(name="minimise", **TASK_OPTIONS)
+@scrubbed
 def minimise_cases(
     decision: eligibility.Decision, frames: dict[str, pd.DataFrame], agency: Agency, key: bytes
 ) -> pd.DataFrame:
@@ -82,6 +89,7 @@ def minimise_cases(
 
 
 @task(name="encrypt", **TASK_OPTIONS)
+@scrubbed
 def seal(
     rows: pd.DataFrame,
     config: Config,
@@ -121,11 +129,13 @@ def seal(
     retry_condition_fn=_transient_only,
     **TASK_OPTIONS,
 )
+@scrubbed
 def deliver(drop: PreparedDrop, agency: Agency, keys: KeyDirectory) -> sftp.Receipt:
     return sftp.deliver(drop.files, agency.sftp, keys.sftp_client_key())
 
 
 @task(name="record", **TASK_OPTIONS)
+@scrubbed
 def record(store: StateStore, run_id: str, drop: PreparedDrop, receipt: sftp.Receipt) -> int:
     """Commit the delivered drop: its cases now count as handed over, each one audited."""
     return store.commit_drop(
@@ -165,60 +175,66 @@ def handover(
 
     Returns the number of cases per reason code, `eligible`, and `handed_over.<agency>`.
     """
-    config = load_config(config_path)
-    agencies = config.in_scope(agency)
-    day = eligibility.check_as_of(
-        dt.date.fromisoformat(as_of) if as_of else eligibility.today_berlin()
-    )
-    run = Run(
-        run_id=str(flow_run.id or uuid.uuid4()),
-        config=config,
-        as_of=day,
-        keys=KeyDirectory(config.key_dir),
-        store=StateStore(config.state_url),
-        logger=get_run_logger(),
-    )
-    signer = Signer.from_key_file(run.keys.signing_key())
-    run.store.start_run(
-        run.run_id,
-        as_of=day,
-        agency=agency or "*",
-        dry_run=dry_run,
-        data={
-            "as_of": day.isoformat(),
-            "agencies": [a.name for a in agencies],
-            "dry_run": dry_run,
-            "policy_version": config.policy_version,
-            "policy_sha256": {a.name: config.policy_hash(a) for a in agencies},
-        },
-    )
-    drop_ids: list[str] = []
-    try:
-        counts = _hand_over(run, agencies, dry_run, drop_ids)
-    except Exception as exc:
-        # Only the error's type is recorded: a message might quote data.
-        run.store.finish_run(
-            run.run_id, status="failed", counts={"error": type(exc).__name__}, event="run_failed"
+    with scrub_logs(GENERIC, stage="flow 'handover'"):
+        config = load_config(config_path)
+        agencies = config.in_scope(agency)
+        day = eligibility.check_as_of(
+            dt.date.fromisoformat(as_of) if as_of else eligibility.today_berlin()
         )
-        run.store.checkpoint(signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint)
-        raise
-    run.store.finish_run(
-        run.run_id,
-        status="succeeded",
-        counts=counts,
-        event="dry_run" if dry_run else "run_finished",
-    )
-    head = run.store.checkpoint(signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint)
-    artifacts.publish(
-        run_id=run.run_id,
-        as_of=day.isoformat(),
-        agency=agency or "all",
-        counts=counts,
-        dry_run=dry_run,
-        drop_ids=drop_ids,
-        audit_head=head.as_manifest() if head else None,
-    )
-    return counts
+        run = Run(
+            run_id=str(flow_run.id or uuid.uuid4()),
+            config=config,
+            as_of=day,
+            keys=KeyDirectory(config.key_dir),
+            store=StateStore(config.state_url),
+            logger=get_run_logger(),
+        )
+        signer = Signer.from_key_file(run.keys.signing_key())
+        run.store.start_run(
+            run.run_id,
+            as_of=day,
+            agency=agency or "*",
+            dry_run=dry_run,
+            data={
+                "as_of": day.isoformat(),
+                "agencies": [a.name for a in agencies],
+                "dry_run": dry_run,
+                "policy_version": config.policy_version,
+                "policy_sha256": {a.name: config.policy_hash(a) for a in agencies},
+            },
+        )
+        drop_ids: list[str] = []
+        try:
+            counts = _hand_over(run, agencies, dry_run, drop_ids)
+        except Exception as exc:
+            # Only the error's type is recorded: a message might quote data.
+            run.store.finish_run(
+                run.run_id,
+                status="failed",
+                counts={"error": type(exc).__name__},
+                event="run_failed",
+            )
+            run.store.checkpoint(signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint)
+            raise
+        run.store.finish_run(
+            run.run_id,
+            status="succeeded",
+            counts=counts,
+            event="dry_run" if dry_run else "run_finished",
+        )
+        head = run.store.checkpoint(
+            signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint
+        )
+        artifacts.publish(
+            run_id=run.run_id,
+            as_of=day.isoformat(),
+            agency=agency or "all",
+            counts=counts,
+            dry_run=dry_run,
+            drop_ids=drop_ids,
+            audit_head=head.as_manifest() if head else None,
+        )
+        return counts
 
 
 def _hand_over(
@@ -233,19 +249,44 @@ def _hand_over(
                 _deliver_and_record(run, pending, agency)
 
     frames = extract(run.config, run.as_of)
+    with scrub_logs(Scrubber.from_frames(frames), stage="flow 'handover'"):
+        return _decide_and_send(run, agencies, dry_run, drop_ids, frames)
+
+
+def _decide_and_send(
+    run: Run,
+    agencies: tuple[Agency, ...],
+    dry_run: bool,
+    drop_ids: list[str],
+    frames: dict[str, pd.DataFrame],
+) -> dict[str, int]:
+    max_share = run.config.max_quarantine_share
     run.logger.info("Extracted %d cases due before %s", len(frames["invoices"]), run.as_of)
-    run.logger.info(validate(frames, "source"))
+    checked = validate(frames, "source")
+    run.store.record_quarantine(run.run_id, "source", checked.quarantined)
+    run.logger.info(checked.summary())
+    checked.enforce_share(max_share)
+    frames = dict(checked.kept)
 
     decision = decide(frames, run.config, run.as_of, run.store.handed_over())
     counts = decision.reason_counts()
+    counts["quarantined.source"] = len(checked.quarantined)
     run.store.record_decisions(run.run_id, decision.reasons(), decision.cases["agency"], counts)
     run.logger.info("Decisions: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
 
     pseudonym = load_pseudonym_key(run.keys, run.config.key_settings.pseudonym_secret_block)
     failures: list[HandoverError] = []
-    for agency in agencies:
+    outgoing: dict[str, pd.DataFrame] = {}
+    for agency in agencies:  # every agency's rows are checked before anything is sent
         rows = minimise_cases(decision, frames, agency, pseudonym.key)
-        run.logger.info(validate({"outgoing": contract.for_validation(rows)}, "outgoing"))
+        checked = validate({"outgoing": contract.for_validation(rows)}, "outgoing")
+        run.store.record_quarantine(run.run_id, "outgoing", checked.quarantined, agency=agency.name)
+        run.logger.info("%s: %s", agency.name, checked.summary())
+        checked.enforce_share(max_share)
+        counts[f"quarantined.outgoing.{agency.name}"] = len(checked.quarantined)
+        outgoing[agency.name] = rows.drop(index=checked.quarantined["invoice_id"])
+    for agency in agencies:
+        rows = outgoing[agency.name]
         if dry_run or rows.empty:
             run.logger.info("%s: %d cases, nothing sent (dry run or none)", agency.name, len(rows))
             continue

@@ -88,6 +88,9 @@ class Config:
     policy_version: str
     rules: Rules
     agencies: tuple[Agency, ...] = field(default_factory=tuple)
+    # Quarantining more than this share of a batch stops the run: a broken extraction must not
+    # look like a quiet day.
+    max_quarantine_share: float = 0.05
     compliance: Compliance = field(default_factory=lambda: Compliance())
     key_settings: KeySettings = field(default_factory=lambda: KeySettings("shop"))
 
@@ -158,6 +161,9 @@ def load_config(path: Path | str) -> Config:
         policy_version=reader.string(reader.table("policy"), "policy.version", "1"),
         rules=rules,
         agencies=agencies,
+        max_quarantine_share=reader.share(
+            reader.table("validation"), "validation.max_quarantine_share", 0.05
+        ),
         compliance=_compliance(reader),
         key_settings=_key_settings(reader),
     )
@@ -332,6 +338,12 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self._fail(key, "a list of non-empty strings")
         return value
+
+    def share(self, table: dict[str, Any], key: str, default: float) -> float:
+        value = table.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise self._fail(key, "a number above 0 and at most 1 (0.05 = 5 %)")
+        return float(value)
 
     def integer(self, table: dict[str, Any], key: str, default: int, *, minimum: int) -> int:
         value = table.get(key.rsplit(".", 1)[-1], default)
