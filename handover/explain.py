@@ -11,10 +11,17 @@ def explain(config: Config, invoice_id: str) -> str:
     """A plain-text account of the latest decision on `invoice_id`, and where it went."""
     store = StateStore(config.state_url)
     history = store.decision_history(invoice_id)
+    held = [
+        f"Held back by validation in run {q['run_id']} ({q['suite']} data): {q['reasons']}"
+        for q in store.quarantined(invoice_id=invoice_id)
+    ]
     if not history:
-        return (
-            f"Invoice {invoice_id} was not a case in any recorded run: it was not open and "
-            "overdue on a run's as_of date, or no run has happened since."
+        return "\n".join(
+            held
+            or [
+                f"Invoice {invoice_id} was not a case in any recorded run: it was not open and "
+                "overdue on a run's as_of date, or no run has happened since."
+            ]
         )
     latest = history[0]
     failed = set(filter(None, latest["reasons"].split(",")))
@@ -39,6 +46,7 @@ def explain(config: Config, invoice_id: str) -> str:
             )
     else:
         lines.append("Never handed over.")
+    lines += held
     if len(history) > 1:
         lines.append(f"{len(history)} runs decided on this case; earlier ones:")
         for old in history[1:6]:

@@ -314,7 +314,9 @@ class StateStore:
                 conn.execute(quarantine.insert(), rows)
             audit.append(conn, [audit.Entry(run_id, "cases_quarantined", data)])
 
-    def quarantined(self, run_id: str | None = None) -> list[dict[str, Any]]:
+    def quarantined(
+        self, run_id: str | None = None, *, invoice_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Held-back cases (run_id, invoice_id, suite, reasons), oldest run first."""
         query = (
             sa.select(
@@ -333,5 +335,7 @@ class StateStore:
         )
         if run_id is not None:
             query = query.where(quarantine.c.run_id == run_id)
+        if invoice_id is not None:
+            query = query.where(quarantine.c.invoice_id == invoice_id)
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]

@@ -102,3 +102,14 @@ def test_cli_lists_the_quarantine(tmp_path, capsys):
     ]
     assert main(["quarantine", "list", "--config", str(config), "--run", "run-9"]) == 0
     assert capsys.readouterr().out == "no quarantined cases in run run-9\n"
+
+
+def test_explain_names_quarantine(tmp_path, capsys):
+    config = tmp_path / "handover.toml"
+    shutil.copyfile(EXAMPLE, config)
+    store_with_runs(f"sqlite:///{tmp_path / 'state.db'}")
+    assert main(["explain", "I3", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "Held back by validation in run run-1 (source data): orphan_invoice" in out
+    assert main(["explain", "I7", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.count("Held back by validation") == 2
