@@ -362,6 +362,10 @@ DEFAULT_LAWFUL_BASIS = "Art. 6(1)(f) GDPR: enforcement of the shop's claim"
 # must be able to prove what we sent. It also outlasts every handed-over claim's own limitation
 # (rule 9), so rule 10 cannot hand over again a case whose register entry was erased.
 MINIMUM_IDENTIFIER_YEARS = 3
+# The default keeps identifiers as long as the archived (encrypted) drops they point to
+# (`[archive] retention_days`, 7 years), so a subject access request (Art. 15) can still find
+# every drop the shop keeps about a person.
+DEFAULT_IDENTIFIER_YEARS = 7
 
 
 @dataclass(frozen=True)
@@ -370,7 +374,7 @@ class Compliance:
 
     lawful_basis: str = DEFAULT_LAWFUL_BASIS
     dpo_contact: str | None = None
-    identifier_years: int = MINIMUM_IDENTIFIER_YEARS
+    identifier_years: int = DEFAULT_IDENTIFIER_YEARS
 
 
 def load_compliance(path: Path | str) -> Compliance:
@@ -388,7 +392,7 @@ def _compliance(reader: _Reader) -> Compliance:
         identifier_years=reader.integer(
             retention,
             "retention.identifier_years",
-            MINIMUM_IDENTIFIER_YEARS,
+            DEFAULT_IDENTIFIER_YEARS,
             minimum=MINIMUM_IDENTIFIER_YEARS,
         ),
     )

@@ -29,8 +29,21 @@ def check_config(config: Config) -> list[str]:
                 "both take some cases (same country, debtor kind and amount band); such cases "
                 "are held back as ambiguous_route. Narrow one of the routes."
             )
+    archive_days = config.key_settings.archive_retention_days
+    # Identifiers are kept at least `identifier_years` whole years (to the end of a year).
+    if archive_days > config.compliance.identifier_years * 366:
+        problems.append(
+            f"{config.path}: retention.identifier_years ({config.compliance.identifier_years}) "
+            f"ends before archive.retention_days ({archive_days}): a subject access request "
+            "could no longer find drops the archive still keeps. Align the two periods."
+        )
     keys = KeyDirectory(config.key_dir)
-    for load in (keys.pseudonym_key, keys.sftp_client_key):
+    for load in (
+        keys.pseudonym_key,
+        keys.sftp_client_key,
+        keys.signing_key,
+        keys.archive_recipient,
+    ):
         try:
             load()
         except HandoverError as exc:

@@ -1,8 +1,8 @@
 """`handover retention run`: erase identifiers once their retention period is over (Art. 5(1)(e)).
 
-A record made in year Y is kept until the end of year Y + `identifier_years` (default 3, see
-`handover.config.MINIMUM_IDENTIFIER_YEARS`), so the cut-off is 1 January of (today's year −
-years): everything recorded before it goes. What goes:
+A record made in year Y is kept until the end of year Y + `identifier_years` (default 7, at
+least 3, see `handover.config.DEFAULT_IDENTIFIER_YEARS`), so the cut-off is 1 January of (today's
+year − years): everything recorded before it goes. What goes:
 
 - the invoice and customer ids of audit entries (side table `audit_identifiers`; the chain keeps
   their salted digests, and `audit verify` reports them as erased);

@@ -74,3 +74,11 @@ def test_bad_recipient_missing_host_key_and_keys_are_named(config, capsys, tmp_p
 def test_policy_show_prints_each_agency(config, capsys):
     assert main(["policy", "show", "--config", str(config)]) == 0
     assert 'Policy for agency "inkasso-nord"' in capsys.readouterr().out
+
+
+def test_identifier_retention_shorter_than_the_archive_is_named(config, capsys):
+    config.write_text(config.read_text().replace("identifier_years = 7", "identifier_years = 3"))
+    assert main(["policy", "check", "--config", str(config)]) == 1
+    assert "retention.identifier_years (3) ends before archive.retention_days" in (
+        capsys.readouterr().err
+    )
