@@ -561,13 +561,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; errors print one clear line and exit 1."""
+    """Entry point of the console script; errors print one clear line and exit 1 (2: a bug)."""
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except HandoverError as exc:
         print(f"handover: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `handover … | head` closed our output: not an error
+        return 0
+    except Exception as exc:
+        if os.environ.get("HANDOVER_DEBUG"):
+            raise
+        from redaction.safe_errors import safe_error
+
+        # A library's message may quote personal data: name its type and place only.
+        print(f"handover: error: {safe_error(exc, f'handover {args.command}')}", file=sys.stderr)
+        print("handover: set HANDOVER_DEBUG=1 to see the full traceback", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

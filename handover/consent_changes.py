@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
+from handover import source
 from handover.consent_log import consent_log
 from handover.errors import SourceError
 from handover.state import drops
@@ -92,10 +93,7 @@ def current_consents(source_url: str, customer_ids: list[str]) -> pd.DataFrame:
         "SELECT customer_id, purpose, granted, recorded_at, source FROM consents "
         "WHERE customer_id IN :ids"
     ).bindparams(sa.bindparam("ids", expanding=True))
-    try:
-        engine = sa.create_engine(source_url)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise SourceError(f"source.url is not a usable SQLAlchemy URL ({exc})") from None
+    engine = source.create_engine(source_url)
     frames = []
     try:
         with engine.connect() as conn:

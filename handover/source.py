@@ -94,14 +94,13 @@ QUERIES: Mapping[str, tuple[tuple[str, ...], str, tuple[str, ...], tuple[str, ..
 
 _BOOLEAN_COLUMNS = {("dunning_events", "announces_handover"), ("consents", "granted")}
 _NULLABLE_INT_COLUMNS = {("dunning_events", "fee_cents")}
+# Minor units. PostgreSQL NUMERIC columns (or SUM(bigint) in a view) arrive as floats.
+_AMOUNT_COLUMNS = {("invoices", "amount_cents"), ("payments", "amount_cents")}
 
 
 def extract(source_url: str, as_of: dt.date) -> dict[str, pd.DataFrame]:
     """Read the cases due before `as_of` and their facts, one DataFrame per contract table."""
-    try:
-        engine = sa.create_engine(source_url)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise SourceError(f"source.url is not a usable SQLAlchemy URL ({exc})") from None
+    engine = create_engine(source_url)
     try:
         with engine.connect() as conn:
             _check_contract(conn)
@@ -109,10 +108,25 @@ def extract(source_url: str, as_of: dt.date) -> dict[str, pd.DataFrame]:
                 table: _read(conn, table, *spec, as_of=as_of) for table, spec in QUERIES.items()
             }
     except sa.exc.OperationalError as exc:
-        # The driver's message names the database, not row values.
-        raise SourceError(f"cannot read the shop database: {exc.orig}") from None
+        # The driver's message names the database, not row values; libpq's spans lines.
+        raise SourceError(
+            f"cannot read the shop database: {' '.join(str(exc.orig).split())}"
+        ) from None
     finally:
         engine.dispose()
+
+
+def create_engine(source_url: str) -> sa.Engine:
+    """An engine for the shop database; a bad URL is named by its setting, never quoted."""
+    try:
+        return sa.create_engine(source_url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        # The URL may hold a password: name the problem's type, not the URL.
+        raise SourceError(
+            f"source.url is not a usable SQLAlchemy URL ({type(exc).__name__}); check its "
+            "form (sqlite:///file.db, postgresql+psycopg://user@host/db) and that its driver "
+            "is installed"
+        ) from None
 
 
 def _check_contract(conn: sa.Connection) -> None:
@@ -147,30 +161,75 @@ def _read(
     query = sa.text(f"SELECT {', '.join(columns)} FROM {table} WHERE {where}").bindparams(
         sa.bindparam("as_of", type_=sa.Date)
     )
-    frame = pd.read_sql(query, conn, params={"as_of": as_of})
+    try:
+        frame = pd.read_sql(query, conn, params={"as_of": as_of})
+    except sa.exc.DBAPIError as exc:
+        raise _unreadable(table, columns, exc) from None
     for column in dates + timestamps:
         frame[column] = _to_datetime(frame[column], table, column)
     for column in columns:
         if (table, column) in _BOOLEAN_COLUMNS:
             frame[column] = _to_bool(frame[column], table, column)
         elif (table, column) in _NULLABLE_INT_COLUMNS:
-            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+            frame[column] = _to_integer(frame[column], table, column).astype("Int64")
+        elif (table, column) in _AMOUNT_COLUMNS:
+            frame[column] = _to_integer(frame[column], table, column)
     return frame
+
+
+def _unreadable(table: str, columns: tuple[str, ...], exc: sa.exc.DBAPIError) -> SourceError:
+    """The error for a table the driver failed to read: its type and the column, not its text.
+
+    Drivers quote row values in their messages (SQLite: "Could not decode to UTF-8 column
+    'first_name' with text '…'"; PostgreSQL: 'invalid input syntax for type date: "…"').
+    """
+    text = str(exc.orig)
+    column = next((c for c in columns if f"column '{c}'" in text), None)
+    where = f"{table}.{column}" if column else f"table '{table}'"
+    if "decode" in text.lower():
+        hint = "it holds text that is not UTF-8 (a Latin-1 import?); convert it to UTF-8"
+    else:
+        hint = "check it against schemas/shop_source.sql"
+    return SourceError(
+        f"cannot read {where} of the shop database ({type(exc.orig).__name__}; the driver's "
+        f"message is withheld because it may quote row values): {hint}"
+    )
+
+
+# The range of datetime64[ns]; a date outside it is a typo such as 0071 for 1971.
+_FIRST_DAY = pd.Timestamp("1678-01-01", tz="UTC")
+_LAST_DAY = pd.Timestamp("2261-12-31", tz="UTC")
 
 
 def _to_datetime(values: pd.Series, table: str, column: str) -> pd.Series:
     """ISO text (SQLite) or native values (PostgreSQL) to naive UTC datetime64."""
     try:
         parsed = pd.to_datetime(values, format="ISO8601")
-    except (ValueError, TypeError):
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed.astype("datetime64[ns]")
+    except (ValueError, TypeError, OverflowError):
         # pandas' message quotes the offending value, which may be personal data.
-        bad = values[pd.to_datetime(values, format="ISO8601", errors="coerce").isna()]
+        coerced = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+        bad = values.notna() & ~coerced.between(_FIRST_DAY, _LAST_DAY)
         raise SourceError(
-            f"{table}.{column} has {int(bad.notna().sum())} value(s) that are not ISO dates"
+            f"{table}.{column} has {int(bad.sum())} value(s) that are not ISO dates "
+            f"between {_FIRST_DAY.year} and {_LAST_DAY.year}; fix them in the shop or in a view"
         ) from None
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
+
+
+def _to_integer(values: pd.Series, table: str, column: str) -> pd.Series:
+    """Whole minor units as int64 (Int64 where NULLs are left for the suite to quarantine)."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = (numbers.isna() & values.notna()) | (numbers.notna() & (numbers % 1 != 0))
+    if bad.any():
+        raise SourceError(
+            f"{table}.{column} has {int(bad.sum())} value(s) that are not whole numbers of "
+            "minor units (cents); store integers there or convert them in a view"
+        )
+    return numbers.astype("Int64" if numbers.isna().any() else "int64")
 
 
 def _to_bool(values: pd.Series, table: str, column: str) -> pd.Series:

@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from handover import audit, audit_guards
+from handover.errors import ConfigError
 
 metadata = audit.metadata
 runs = sa.Table(
@@ -99,13 +100,27 @@ class StateStore:
     """Access to the state database; every write is one transaction."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url)
+        try:
+            self.engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            hint = "; install the driver: pip install 'handover[postgresql]'"
+            raise ConfigError(
+                f"state.url is not a usable SQLAlchemy URL ({exc})"
+                + (hint if isinstance(exc, ImportError) else "")
+            ) from None
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            # Refuse UPDATE/DELETE on the audit tables where the database supports triggers.
-            audit_guards.install(conn)
+        try:
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                # Refuse UPDATE/DELETE on the audit tables where the database supports triggers.
+                audit_guards.install(conn)
+        except sa.exc.OperationalError as exc:
+            # The driver's message names the server and database, never a password or row.
+            raise ConfigError(
+                f"cannot open the state database (state.url): {' '.join(str(exc.orig).split())}"
+                "; check the URL and that the database server runs"
+            ) from None
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:

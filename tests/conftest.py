@@ -273,3 +273,10 @@ def prefect() -> Iterator[None]:
     # The local server takes 10–20 s to start on these machines.
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+# The server lives in tests/pgserver.py; registered here once, so every module of the session
+# shares one server (a module importing the fixture itself would start its own).
+from pgserver import postgres_server  # noqa: E402, F401

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from attacker import drop_guards, row, sql
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pgserver import postgres_server  # noqa: F401  (session fixture, used via getfixturevalue)
 
 from handover import audit, audit_guards, envelope, witness
 from handover.errors import AuditIntegrityError

@@ -72,3 +72,11 @@ def test_future_as_of_is_refused_before_anything_runs(config, capsys):
     future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
     assert main(["run", "--config", str(config), "--as-of", future]) == 1
     assert "in the future" in capsys.readouterr().err
+
+
+def test_unexpected_errors_name_type_and_place_but_not_the_message(config, capsys):
+    (config.parent / "state.db").write_bytes(b"Kanarienvogel " * 100)
+    assert main(["explain", "I1", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("handover: error: handover explain failed with DatabaseError")
+    assert "Kanarienvogel" not in err and "HANDOVER_DEBUG=1" in err

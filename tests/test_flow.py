@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,17 +18,6 @@ from handover.contract import COLUMNS, read_csv_rows
 from handover.errors import HostKeyMismatch
 from handover.keys import SFTP_CLIENT_KEY, KeyDirectory
 from handover.state import StateStore
-
-CANARIES = {
-    "first_name": "Kanarienvogel",
-    "last_name": "Zwitscher-Canary",
-    "email": "canary.bird@canary-mail.example",
-    "phone": "+49 151 98765432",
-    "street": "Canarystraße 77",
-    "date_of_birth": "1977-07-07",
-}
-CANARY_IBAN = "DE02120300000000202051"
-CANARY_NOTE = "Canary-Notiz: Patient im Krankenhaus"
 
 
 @dataclass
@@ -46,24 +33,16 @@ class Setup:
         return StateStore(f"sqlite:///{self.root / 'state.db'}")
 
 
-def build(tmp_path: Path, sshd, *, canary: bool = False) -> Setup:
+def build(tmp_path: Path, sshd) -> Setup:
     """A shop with 3 eligible and 3 excluded cases, keys, an agency on the real sshd."""
     tmp_path.mkdir(exist_ok=True)
     shop = Shop(tmp_path / "shop.db")
-    person = CANARIES if canary else {}
     for n in range(1, 7):
-        shop.customer(f"C{n}", **person)
+        shop.customer(f"C{n}")
         shop.consent(f"C{n}", "contact_email", True, "2025-01-01 10:00:00")
         shop.invoice(f"I{n}", f"C{n}")
     shop.plan("I4", "active").flag("C5", "hardship").hold(invoice_id="I6")
     shop.payment("I1", 1000)
-    if canary:
-        shop.db.execute("UPDATE payments SET iban = ?", (CANARY_IBAN,))
-        shop.db.execute(
-            "INSERT INTO support_notes VALUES ('N1', 'C1', '2026-04-01 10:00:00', ?)",
-            (f"{CANARY_NOTE} {CANARIES['email']} {CANARY_IBAN}",),
-        )
-        shop.db.commit()
 
     keys = KeyDirectory(tmp_path / "keys")
     keys.init()
@@ -181,54 +160,6 @@ def test_changed_host_key_stops_delivery_and_a_later_run_resumes_the_drop(
     assert counts["eligible"] == 0
     assert len(list(setup.inbox.glob("*.csv.age"))) == 1
     assert setup.store.handed_over() == {"I1", "I2", "I3"}
-
-
-def test_no_personal_data_outside_the_payload(tmp_path, sshd):
-    """A real `handover run` with canary values; none may appear anywhere but the payload."""
-    setup = build(tmp_path / "ws", sshd, canary=True)
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "TMPDIR": str(tmp_path / "tmp"),
-        "PREFECT_LOGGING_LEVEL": "DEBUG",
-    }
-    (tmp_path / "tmp").mkdir()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "handover.cli",
-            "run",
-            "--config",
-            str(setup.config),
-            "--as-of",
-            AS_OF.isoformat(),
-        ],
-        env=env,
-        capture_output=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr.decode(errors="replace")[-3000:]
-    payloads = list(setup.inbox.glob("*.csv.age"))
-    assert len(payloads) == 1
-    # The canaries did go to the agency (so the test can fail) …
-    plain = decrypt(setup, payloads[0])
-    assert CANARIES["last_name"].encode() in plain
-    # … and nowhere else: not in output, Prefect's home and database, temp files, state, audit.
-    canaries = [v.encode() for v in CANARIES.values()] + [
-        CANARY_IBAN.encode(),
-        CANARY_NOTE.encode(),
-    ]
-    places = {"stdout": result.stdout, "stderr": result.stderr}
-    shop_db = setup.shop.path
-    for folder in (tmp_path,):
-        for path in folder.rglob("*"):
-            if path.is_file() and path != shop_db:
-                places[str(path)] = path.read_bytes()
-    leaks = [(name, c) for name, data in places.items() for c in canaries if c in data]
-    assert leaks == []
-    assert any("prefect-home" in name for name in places), "Prefect wrote nothing to scan"
-    assert sqlite3.connect(setup.root / "state.db").execute("SELECT count(*) FROM audit_log")
 
 
 def test_one_agency_failing_does_not_hold_back_the_other(prefect, setup, sshd, tmp_path):
