@@ -57,6 +57,9 @@ drops = sa.Table(
     sa.Column("status", sa.Text, nullable=False),  # prepared | delivered
     sa.Column("prepared_at", sa.Text, nullable=False),
     sa.Column("delivered_at", sa.Text),
+    # The policy the drop was made under; it goes into every audit entry about the drop.
+    sa.Column("policy_version", sa.Text),
+    sa.Column("policy_sha256", sa.Text),
 )
 handovers = sa.Table(
     "handovers",
@@ -187,6 +190,8 @@ class StateStore:
                     case_count=drop.case_count,
                     status="prepared",
                     prepared_at=now(),
+                    policy_version=data.get("policy_version"),
+                    policy_sha256=data.get("policy_sha256"),
                 )
             )
             rows = cases[["customer_id", "case_ref", "columns"]].rename_axis("invoice_id")
@@ -236,9 +241,10 @@ class StateStore:
                 .values(status="delivered", delivered_at=now())
             )
             cases = conn.execute(sa.select(handovers).where(handovers.c.drop_id == drop_id)).all()
+            policy = {"policy_version": drop.policy_version, "policy_sha256": drop.policy_sha256}
             audit.append(
                 conn,
-                [audit.Entry(run_id, "drop_delivered", {"drop_id": drop_id, **receipt})]
+                [audit.Entry(run_id, "drop_delivered", {"drop_id": drop_id, **receipt, **policy})]
                 + [
                     audit.Entry(
                         run_id,
@@ -248,6 +254,7 @@ class StateStore:
                             "agency": drop.agency,
                             "drop_id": drop_id,
                             "columns": case.columns.split(","),
+                            **policy,
                         },
                         # In the side table, so retention can erase them without breaking the chain.
                         identifiers={

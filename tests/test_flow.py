@@ -14,6 +14,7 @@ from conftest import require_tool
 from shopbuilder import AS_OF, Shop
 
 from handover import audit
+from handover.config import load_config
 from handover.contract import COLUMNS, read_csv_rows
 from handover.errors import HostKeyMismatch
 from handover.keys import SFTP_CLIENT_KEY, KeyDirectory
@@ -115,8 +116,18 @@ def test_run_delivers_a_drop_that_stock_age_opens(prefect, setup):
 
     with setup.store.engine.connect() as conn:
         assert audit.verify(conn).entries > 3
-        events = [e["event"] for e in audit.entries(conn)]
+        entries = audit.entries(conn)
+        events = [e["event"] for e in entries]
     assert events.count("case_handed_over") == 3
+    config = load_config(setup.config)
+    policy_hash = config.policy_hash(config.agency("test"))
+    about_the_drop = [
+        e
+        for e in entries
+        if e["event"] in {"drop_prepared", "drop_sealed", "drop_delivered", "case_handed_over"}
+    ]
+    assert len(about_the_drop) == 6
+    assert all(e["data"]["policy_sha256"] == policy_hash for e in about_the_drop)
     assert events[-1] == "run_finished"
 
 
