@@ -214,17 +214,19 @@ def handover(
                 counts={"error": type(exc).__name__},
                 event="run_failed",
             )
-            run.store.checkpoint(signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint)
             raise
-        run.store.finish_run(
-            run.run_id,
-            status="succeeded",
-            counts=counts,
-            event="dry_run" if dry_run else "run_finished",
-        )
-        head = run.store.checkpoint(
-            signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint
-        )
+        else:
+            run.store.finish_run(
+                run.run_id,
+                status="succeeded",
+                counts=counts,
+                event="dry_run" if dry_run else "run_finished",
+            )
+        finally:
+            # However the run ended, its last act is to sign the head of the audit log.
+            head = run.store.checkpoint(
+                signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint
+            )
         artifacts.publish(
             run_id=run.run_id,
             as_of=day.isoformat(),
