@@ -12,10 +12,11 @@ import resource
 import time
 from pathlib import Path
 
-from handover import contract, validation
+from handover import contract
 from handover.config import Agency, Rules, SftpEndpoint, default_columns
 from handover.demo_data import generate
 from handover.eligibility import decide, today_berlin
+from handover.quarantine import quarantine
 from handover.source import extract
 from redaction.policy import minimise
 
@@ -48,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         return result
 
     frames = timed("extract", extract, f"sqlite:///{db}", today)
-    timed("validate source", validation.check, frames, "source")
+    timed("quarantine source", quarantine, frames, "source")
     decision = timed(
         "decide", decide, frames, as_of=today, rules=Rules(), agencies=(AGENCY,), handed_over=()
     )
     rows = timed("minimise", minimise, decision.eligible, frames["consents"], AGENCY, bytes(32))
     timed(
-        "validate outgoing",
-        validation.check,
+        "quarantine outgoing",
+        quarantine,
         {"outgoing": contract.for_validation(rows)},
         "outgoing",
     )
