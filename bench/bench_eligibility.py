@@ -12,9 +12,10 @@ import resource
 import time
 from pathlib import Path
 
+from demo_shop import demo_shop
+
 from handover import contract
 from handover.config import Agency, Rules, SftpEndpoint, default_columns
-from handover.demo_data import generate
 from handover.eligibility import decide, today_berlin
 from handover.quarantine import quarantine
 from handover.source import extract
@@ -35,10 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     today = today_berlin()
-    db = Path(__file__).resolve().parent / "out" / f"shop-{args.customers}-{args.seed}-{today}.db"
-    if not db.exists():
-        db.parent.mkdir(exist_ok=True)
-        generate(db, args.customers, args.seed, today=today)
+    db = demo_shop(args.customers, args.seed, today)
 
     timings: dict[str, float] = {}
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
+from demo_shop import demo_shop
 
-from handover.demo_data import generate
 from handover.eligibility import today_berlin
 from redaction.log_scrubbing import scrub_logs
 from redaction.phones import to_e164
@@ -37,10 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     today = today_berlin()
-    db = Path(__file__).resolve().parent / "out" / f"shop-{args.customers}-{args.seed}-{today}.db"
-    if not db.exists():
-        db.parent.mkdir(exist_ok=True)
-        generate(db, args.customers, args.seed, today=today)
+    db = demo_shop(args.customers, args.seed, today)
     columns = ", ".join(["customer_id", *BATCH_COLUMNS, "country"])
     with sa.create_engine(f"sqlite:///{db}").connect() as conn:
         customers = pd.read_sql(f"SELECT {columns} FROM customers", conn)

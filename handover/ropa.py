@@ -13,26 +13,17 @@ from handover.contract import COLUMNS
 from redaction.policy import CONSENTED_COLUMNS
 
 # The contract's columns as data categories (every column belongs to exactly one).
-CATEGORIES: dict[str, tuple[str, ...]] = {
+_PERSON: dict[str, tuple[str, ...]] = {
     "Pseudonymous case reference (HMAC of the invoice id)": ("case_ref",),
     "Identification data": ("debtor_kind", "first_name", "last_name", "company_name", "language"),
     "Postal address": ("street", "postal_code", "city", "country"),
     "Contact data (only where the customer's consent is in force)": ("email", "phone"),
     "Date of birth": ("date_of_birth",),
-    "Claim data": (
-        "invoice_number",
-        "order_date",
-        "invoice_date",
-        "due_date",
-        "default_date",
-        "currency",
-        "principal_cents",
-        "paid_cents",
-        "open_cents",
-        "dunning_fees_cents",
-        "claim_subject",
-        "last_dunning_date",
-        "handover_notice_date",
+}
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    **_PERSON,
+    "Claim data": tuple(
+        c for c in COLUMNS if not any(c in columns for columns in _PERSON.values())
     ),
 }
 

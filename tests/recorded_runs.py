@@ -24,6 +24,16 @@ from handover.state import PreparedDrop, StateStore
 from redaction.policy import minimise
 
 PSEUDONYM_KEY = bytes(range(32))
+# A second agency for Austria, for tests with two agencies ('nord' then takes Germany).
+SUED_TOML = """
+[agencies.sued]
+recipients = ["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"]
+[agencies.sued.route]
+countries = ["AT"]
+[agencies.sued.sftp]
+host = "127.0.0.1"
+user = "shop"
+"""
 
 
 @dataclass

@@ -6,27 +6,17 @@ import json
 
 import pytest
 from attacker import drop_guards, sql
-from recorded_runs import workspace
+from recorded_runs import SUED_TOML, workspace
 from shopbuilder import AS_OF
 
 from handover import audit
 from handover.cli import main
 
-SUED = """
-[agencies.sued]
-recipients = ["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"]
-[agencies.sued.route]
-countries = ["AT"]
-[agencies.sued.sftp]
-host = "127.0.0.1"
-user = "shop"
-"""
-
 
 @pytest.fixture
 def ws(tmp_path):
     ws = workspace(
-        tmp_path / "ws", extra_toml=SUED, nord_toml='[agencies.nord.route]\ncountries = ["DE"]'
+        tmp_path / "ws", extra_toml=SUED_TOML, nord_toml='[agencies.nord.route]\ncountries = ["DE"]'
     )
     ws.shop.customer("C1").customer("C2", country="AT")
     ws.shop.invoice("I1", "C1").invoice("I2", "C2")

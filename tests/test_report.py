@@ -8,22 +8,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from conftest import require_tool
-from recorded_runs import workspace
+from recorded_runs import SUED_TOML, workspace
 from shopbuilder import AS_OF
 
 from handover import report
 from handover.cli import main
 from handover.keys import KeyDirectory
 
-SUED = """
-[agencies.sued]
-recipients = ["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"]
-[agencies.sued.route]
-countries = ["AT"]
-[agencies.sued.sftp]
-host = "127.0.0.1"
-user = "shop"
-"""
 PERSONAL = ("Müller-Lüdenscheidt", "Jürgen", "Hauptstraße", "j.mueller@example.de", "RE-I1")
 
 
@@ -31,7 +22,7 @@ PERSONAL = ("Müller-Lüdenscheidt", "Jürgen", "Hauptstraße", "j.mueller@examp
 def ws(tmp_path_factory):
     ws = workspace(
         tmp_path_factory.mktemp("report"),
-        extra_toml=SUED,
+        extra_toml=SUED_TOML,
         nord_toml='[agencies.nord.route]\ncountries = ["DE"]',
     )
     shop = ws.shop
