@@ -18,20 +18,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from handover import (
-    artifacts,
-    consent_log,
-    contract,
-    eligibility,
-    envelope,
-    sftp,
-    source,
-)
+from handover import artifacts, contract, drops, eligibility, envelope, sftp, source
 from handover.audit import Head
 from handover.config import Agency, Config, load_config
 from handover.errors import HandoverError
 from handover.keys import KeyDirectory, PseudonymKey, load_pseudonym_key
-from handover.manifest import build_manifest
 from handover.quarantine import QuarantineResult, quarantine
 from handover.signing import AUDIT_NAMESPACE, Signer
 from handover.state import PreparedDrop, StateStore
@@ -99,27 +90,7 @@ def seal(
     drop_id: str,
     audit_head: Head,
 ) -> envelope.Drop:
-    manifest = build_manifest(
-        rows,
-        drop_id=drop_id,
-        agency=agency.name,
-        as_of=as_of,
-        shop_name=config.shop_name,
-        support_contact=config.support_contact,
-        policy_version=config.policy_version,
-        policy_hash=config.policy_hash(agency),
-    )
-    # The audit head after `drop_prepared`: every agency's archive of manifests witnesses the log.
-    manifest["audit_head"] = audit_head.as_manifest()
-    return envelope.seal(
-        contract.to_csv_bytes(rows[list(contract.COLUMNS)]),
-        recipients=agency.recipients,
-        archive_recipient=keys.archive_recipient(),
-        signer=Signer.from_key_file(keys.signing_key()),
-        out_dir=config.outbox / agency.name,
-        manifest=manifest,
-        drop_id=drop_id,
-    )
+    return drops.seal_rows(rows, config, agency, as_of, keys, drop_id, audit_head)
 
 
 @task(
@@ -316,46 +287,22 @@ def _seal_and_prepare(
     pseudonym: PseudonymKey,
 ) -> PreparedDrop:
     """Audit the drop, seal it, and record it as prepared with its cases and consent log."""
-    config = run.config
-    drop_id = f"{run.as_of.isoformat()}-{agency.name}-{uuid.uuid4().hex[:8]}"
-    customer_ids = decision.cases.loc[rows.index, "customer_id"]
-    consent_records = consent_log.records(
-        rows,
-        customer_ids,
-        frames["consents"],
-        agency,
-        drop_id=drop_id,
-        lawful_basis=config.compliance.lawful_basis,
-    )
-    facts = {
-        "drop_id": drop_id,
-        "agency": agency.name,
-        "as_of": run.as_of.isoformat(),
-        "case_count": len(rows),
-        "policy_version": config.policy_version,
-        "policy_sha256": config.policy_hash(agency),
-        "pseudonym_key_id": pseudonym.key_id,
-    }
-    head = run.store.announce_drop(
-        run.run_id, {**facts, "consent_log_sha256": consent_log.digest(consent_records)}
-    )
-    drop = seal(rows, config, agency, run.as_of, run.keys, drop_id, head)
-    prepared = PreparedDrop(
-        drop_id=drop.drop_id,
+    prepared = drops.prepare(
+        run.store,
         run_id=run.run_id,
-        agency=agency.name,
-        directory=drop.directory,
-        files=drop.files,
-        case_count=drop.case_count,
+        config=run.config,
+        agency=agency,
+        as_of=run.as_of,
+        keys=run.keys,
+        rows=rows,
+        customer_ids=decision.cases.loc[rows.index, "customer_id"],
+        consents=frames["consents"],
+        pseudonym_key_id=pseudonym.key_id,
+        seal=seal,
     )
-    run.store.prepare_drop(
-        prepared,
-        rows.assign(customer_id=customer_ids, columns=contract.columns_sent(rows)),
-        {**facts, "payload_sha256": drop.payload_sha256},
+    run.logger.info(
+        "%s: sealed drop %s with %d cases", agency.name, prepared.drop_id, prepared.case_count
     )
-    with run.store.transaction() as conn:
-        consent_log.store(conn, consent_records)
-    run.logger.info("%s: sealed drop %s with %d cases", agency.name, drop_id, len(rows))
     return prepared
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pyrage
 from shopbuilder import Shop
 
-from handover import audit, consent_log, contract, eligibility, envelope, source
-from handover.config import Config, load_compliance, load_config
+from handover import audit, contract, drops, eligibility, source
+from handover.config import Config, load_config
 from handover.keys import KeyDirectory
 from handover.signing import AUDIT_NAMESPACE, Signer, verifier
-from handover.state import PreparedDrop, StateStore
+from handover.state import StateStore
 from redaction.policy import minimise
 
 PSEUDONYM_KEY = bytes(range(32))
@@ -78,54 +78,18 @@ class Workspace:
         rows = minimise(eligible, frames["consents"], target, PSEUDONYM_KEY)
         drop_id = None
         if not dry_run and not rows.empty:
-            drop_id = f"{as_of}-{agency}-{uuid.uuid4().hex[:6]}"
-            records = consent_log.records(
-                rows,
-                eligible["customer_id"],
-                frames["consents"],
-                target,
-                drop_id=drop_id,
-                lawful_basis=load_compliance(self.config_path).lawful_basis,
-            )
-            head = store.announce_drop(
-                run_id,
-                {
-                    "drop_id": drop_id,
-                    "agency": agency,
-                    "as_of": as_of.isoformat(),
-                    "case_count": len(rows),
-                    "consent_log_sha256": consent_log.digest(records),
-                },
-            )
-            sealed = envelope.seal(
-                contract.to_csv_bytes(rows[list(contract.COLUMNS)]),
-                recipients=target.recipients,
-                archive_recipient=self.keys.archive_recipient(),
-                signer=self.signer,
-                out_dir=config.outbox / agency,
-                manifest={
-                    "drop_id": drop_id,
-                    "case_count": len(rows),
-                    "audit_head": head.as_manifest(),
-                },
-                drop_id=drop_id,
-            )
-            store.prepare_drop(
-                PreparedDrop(
-                    drop_id=drop_id,
-                    run_id=run_id,
-                    agency=agency,
-                    directory=sealed.directory,
-                    files=sealed.files,
-                    case_count=sealed.case_count,
-                ),
-                rows.assign(
-                    customer_id=eligible["customer_id"], columns=contract.columns_sent(rows)
-                ),
-                {"drop_id": drop_id, "as_of": as_of.isoformat(), "payload_sha256": "x"},
-            )
-            with store.transaction() as conn:
-                consent_log.store(conn, records)
+            drop_id = drops.prepare(
+                store,
+                run_id=run_id,
+                config=config,
+                agency=target,
+                as_of=as_of,
+                keys=self.keys,
+                rows=rows,
+                customer_ids=eligible["customer_id"],
+                consents=frames["consents"],
+                pseudonym_key_id="test-key",
+            ).drop_id
             counts[f"handed_over.{agency}"] = store.commit_drop(
                 run_id, drop_id, {"host": "127.0.0.1"}
             )
