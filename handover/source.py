@@ -121,11 +121,13 @@ def create_engine(source_url: str) -> sa.Engine:
     try:
         return sa.create_engine(source_url)
     except (sa.exc.ArgumentError, ImportError) as exc:
-        # The URL may hold a password: name the problem's type, not the URL.
+        # An ImportError names a module; an ArgumentError may quote the URL and its password,
+        # so only its kind is named.
+        problem = str(exc) if isinstance(exc, ImportError) else "unknown form or dialect"
         raise SourceError(
-            f"source.url is not a usable SQLAlchemy URL ({type(exc).__name__}); check its "
-            "form (sqlite:///file.db, postgresql+psycopg://user@host/db) and that its driver "
-            "is installed"
+            f"source.url is not a usable SQLAlchemy URL ({problem}); check its form "
+            "(sqlite:///file.db, postgresql+psycopg://user@host/db) and that its driver is "
+            "installed"
         ) from None
 
 

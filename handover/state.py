@@ -87,6 +87,30 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Bring a state database made by an older version up to date: add its missing columns.
+
+    Only nullable columns are ever added to existing tables, so old rows stay valid (NULL).
+    """
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise ConfigError(
+                    f"the state database's table {table.name} lacks column {column.name}, "
+                    "which cannot be added to existing rows; move the old state database "
+                    "aside and start a new one"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+
+
 @dataclass(frozen=True)
 class PreparedDrop:
     """A sealed drop waiting for delivery."""
@@ -108,7 +132,11 @@ class StateStore:
         except (sa.exc.ArgumentError, ImportError) as exc:
             hint = "; install the driver: pip install 'handover[postgresql]'"
             raise ConfigError(
-                f"state.url is not a usable SQLAlchemy URL ({exc})"
+                # An ImportError names a module; an ArgumentError may quote the URL and its
+                # password, so only its kind is named.
+                "state.url is not a usable SQLAlchemy URL ("
+                + (str(exc) if isinstance(exc, ImportError) else "unknown form or dialect")
+                + ")"
                 + (hint if isinstance(exc, ImportError) else "")
             ) from None
         if url.startswith("sqlite:///"):
@@ -116,6 +144,7 @@ class StateStore:
         try:
             metadata.create_all(self.engine)
             with self.engine.begin() as conn:
+                _add_missing_columns(conn)
                 # Refuse UPDATE/DELETE on the audit tables where the database supports triggers.
                 audit_guards.install(conn)
         except sa.exc.OperationalError as exc:

@@ -113,3 +113,19 @@ def test_explain_names_quarantine(tmp_path, capsys):
     assert "Held back by validation in run run-1 (source data): orphan_invoice" in out
     assert main(["explain", "I7", "--config", str(config)]) == 0
     assert capsys.readouterr().out.count("Held back by validation") == 2
+
+
+def test_an_older_state_database_gains_the_new_columns(tmp_path):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store_with_runs(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # as a version before routing left it
+        conn.execute(sa.text("ALTER TABLE decisions DROP COLUMN agency"))
+        conn.execute(sa.text("ALTER TABLE drops DROP COLUMN policy_sha256"))
+    store = StateStore(url)
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("decisions")}
+    assert "agency" in columns
+    assert "policy_sha256" in {c["name"] for c in sa.inspect(store.engine).get_columns("drops")}
+    assert len(store.quarantined("run-1")) == 2

@@ -65,7 +65,10 @@ def test_a_concurrent_writer_fails_instead_of_forking_the_chain(postgres_server)
     ("url", "message"),
     [
         ("postgresql+pg8000://shop@127.0.0.1/state", r"No module named 'pg8000'\); install"),
-        ("nosuchdb://state", r"state\.url is not a usable SQLAlchemy URL \(Can't load plugin"),
+        (
+            "nosuchdb://state",
+            r"state\.url is not a usable SQLAlchemy URL \(unknown form or dialect",
+        ),
     ],
 )
 def test_unusable_state_url_names_the_key(url, message):
