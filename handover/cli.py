@@ -403,7 +403,11 @@ def _as_of(text: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    top = argparse.ArgumentParser(prog="handover", description=__doc__.splitlines()[0])
+    top = argparse.ArgumentParser(
+        prog="handover",
+        description="Hand overdue receivables to debt-collection agencies, lawfully and "
+        "provably. Every command takes --config (default $HANDOVER_CONFIG or ./handover.toml).",
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -512,9 +516,9 @@ def parser() -> argparse.ArgumentParser:
     opener.add_argument("--keep", action="store_true", help="do not move drops to processed/")
     opener.set_defaults(func=cmd_agency_open)
 
-    retention = commands.add_parser("retention", help="retention").add_subparsers(
-        dest="retention_command", required=True
-    )
+    retention = commands.add_parser(
+        "retention", help="erase identifiers and archived drops past their retention period"
+    ).add_subparsers(dest="retention_command", required=True)
     erase = with_config(retention.add_parser("run", help="erase identifiers past retention"))
     erase.add_argument("--dry-run", action="store_true", help="count, erase nothing")
     erase.set_defaults(func=cmd_retention_run)
