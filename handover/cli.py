@@ -342,7 +342,7 @@ def cmd_agency_open(args: argparse.Namespace) -> int:
 
 
 def cmd_retention_drops(args: argparse.Namespace) -> int:
-    from flows.retention import delete_expired
+    from handover.archive import delete_expired
 
     deleted = delete_expired(args.config, now=dt.datetime.now(dt.UTC), dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"

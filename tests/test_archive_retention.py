@@ -6,17 +6,20 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from conftest import AgeIdentity
 
-from flows.retention import archive_retention, archived_drops, delete_expired
+from flows.retention import archive_retention
 from handover import audit
+from handover.archive import archived_drops, delete_expired
 from handover.cli import main
 from handover.config import DEFAULT_ARCHIVE_RETENTION_DAYS, load_config, load_key_settings
 from handover.envelope import seal
 from handover.keys import KeyDirectory
 from handover.signing import Signer
+from handover.state import PreparedDrop, StateStore
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "handover.example.toml"
 NOW = dt.datetime(2033, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -101,3 +104,19 @@ def test_cli_and_flow_return_the_deleted_drop_ids(
     assert first.directory.exists()
     assert archive_retention(config_path=str(config)) == ["first"]
     assert not first.directory.exists()
+
+
+def test_a_drop_waiting_for_delivery_is_never_deleted(config: Path, age_identity: AgeIdentity):
+    waiting = _seal(config, "nord", "waiting", NOW - dt.timedelta(days=500), age_identity.recipient)
+    store = StateStore(load_config(config).state_url)
+    store.start_run("run-1", as_of=dt.date(2031, 1, 1), agency="nord", dry_run=False, data={})
+    store.prepare_drop(
+        PreparedDrop("waiting", "run-1", "nord", waiting.directory, waiting.files, 1),
+        pd.DataFrame(
+            {"customer_id": ["C1"], "case_ref": ["0" * 32], "columns": ["case_ref"]},
+            index=pd.Index(["I1"], name="invoice_id"),
+        ),
+        {"as_of": "2031-01-01"},
+    )
+    assert delete_expired(str(config), now=NOW) == []
+    assert waiting.directory.exists()
