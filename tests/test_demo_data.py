@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -275,6 +278,19 @@ def test_same_seed_same_content_other_seed_other_content(tmp_path: Path) -> None
     other = generate(tmp_path / "c.db", 300, seed=12, today=TODAY).path
     assert content_hash(first) == content_hash(again)
     assert content_hash(first) != content_hash(other)
+
+
+def test_same_seed_same_content_in_every_process(tmp_path: Path) -> None:
+    # String hashing differs between processes; nothing in the shop may depend on it.
+    code = (
+        "import sys, datetime as dt; from pathlib import Path; "
+        "from handover.demo_data import generate; "
+        "generate(Path(sys.argv[1]), 2000, seed=7, today=dt.date(2026, 6, 15))"
+    )
+    for hash_seed, name in (("1", "a.db"), ("2", "b.db")):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], env=env, check=True)
+    assert content_hash(tmp_path / "a.db") == content_hash(tmp_path / "b.db")
 
 
 def content_hash(path: Path) -> str:
