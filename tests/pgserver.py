@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import free_port, require_tool
+from conftest import free_port, require_tool, stop
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         _wait_ready(server, proc)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyrage
 from shopbuilder import Shop
+from workspaces import CONFIG_HEAD
 
 from handover import audit, contract, drops, eligibility, source
 from handover.config import Config, load_config
@@ -118,12 +119,8 @@ def workspace(root: Path, *, extra_toml: str = "", nord_toml: str = "") -> Works
     columns = ", ".join(f'"{c}"' for c in contract.COLUMNS)
     config = root / "handover.toml"
     config.write_text(
-        f"""
-[shop]
-name = "Test Shop"
-support_contact = "support@shop.example"
-[source]
-url = "sqlite:///shop.db"
+        CONFIG_HEAD
+        + f"""
 {extra_toml}
 [agencies.nord]
 recipients = ["{agency.to_public()}"]

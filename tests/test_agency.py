@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import AgeIdentity, Sshd, make_age_identity, require_tool, ssh_keygen
+from test_contract import CONSUMER_ROW
 
 from handover.agency.opener import open_drops
 from handover.agency.registry import add_agency, rotate_recipient
@@ -32,32 +33,11 @@ AGENCY = "inkasso-nord"
 
 # Synthetic debtors; the street is a canary that must never show up in an error message.
 ROW = {
-    "case_ref": "0123456789abcdef0123456789abcdef",
-    "invoice_number": "2024-1001",
-    "debtor_kind": "consumer",
-    "first_name": "Erika",
-    "last_name": "Mustermann",
-    "company_name": "",
+    **CONSUMER_ROW,
     "street": "Kanarienweg 13",
-    "postal_code": "01067",
-    "city": "Dresden",
-    "country": "DE",
-    "language": "de",
     "email": "",
     "phone": "",
-    "date_of_birth": "",
-    "order_date": "2024-03-01",
-    "invoice_date": "2024-03-01",
-    "due_date": "2024-03-15",
-    "default_date": "2024-04-02",
-    "currency": "EUR",
-    "principal_cents": "12000",
-    "paid_cents": "2000",
-    "open_cents": "10000",
-    "dunning_fees_cents": "0",
     "claim_subject": "Online-Bestellung 2024-1001 vom 01.03.2024",
-    "last_dunning_date": "2024-04-16",
-    "handover_notice_date": "2024-04-16",
 }
 ROWS = [
     ROW,

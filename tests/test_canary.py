@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,12 +27,12 @@ from pathlib import Path
 
 import yaml
 from conftest import Sshd, make_age_identity, require_tool
+from workspaces import CONFIG_HEAD, sftp_agency, shop_keys
 
 from handover import eligibility, source
 from handover.config import load_config
 from handover.contract import COLUMNS, read_csv_rows
 from handover.demo_data import generate
-from handover.keys import SFTP_CLIENT_KEY, KeyDirectory
 from handover.state import StateStore
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -192,31 +191,13 @@ def build_workspace(root: Path, sshd: Sshd) -> Workspace:
     shop_dir.mkdir(parents=True)
     for folder in ("tmp", "home", "cwd", "logs"):
         (root / folder).mkdir()
-    keys = KeyDirectory(shop_dir / "keys")
-    keys.init()
-    # Log in with the key the sshd fixture authorised.
-    (keys.path / SFTP_CLIENT_KEY).unlink()
-    shutil.copyfile(sshd.client_key, keys.path / SFTP_CLIENT_KEY)
-    os.chmod(keys.path / SFTP_CLIENT_KEY, 0o600)
+    shop_keys(shop_dir / "keys", sshd)
     identity = make_age_identity(root / "agency-identity.txt")
     inbox = sshd.new_inbox()
     config = shop_dir / "handover.toml"
+    columns = f"columns = {json.dumps(list(COLUMNS))}"
     config.write_text(
-        f"""
-[shop]
-name = "Test Shop"
-support_contact = "support@shop.example"
-[source]
-url = "sqlite:///shop.db"
-[agencies.test]
-recipients = ["{identity.recipient}"]
-columns = {json.dumps(list(COLUMNS))}
-[agencies.test.sftp]
-host = "{sshd.host}"
-port = {sshd.port}
-user = "{sshd.user}"
-inbox = "{inbox}"
-"""
+        CONFIG_HEAD + sftp_agency("test", identity.recipient, sshd, inbox, extra=columns)
     )
     log_file = root / "logs" / "handover.log"
     return Workspace(root, config, shop_dir / "known_hosts", inbox, identity.path, log_file)

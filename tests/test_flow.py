@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +10,12 @@ import pyrage
 import pytest
 from conftest import require_tool
 from shopbuilder import AS_OF, Shop
+from workspaces import CONFIG_HEAD, sftp_agency, shop_keys
 
 from handover import audit
 from handover.config import load_config
 from handover.contract import COLUMNS, read_csv_rows
 from handover.errors import HostKeyMismatch
-from handover.keys import SFTP_CLIENT_KEY, KeyDirectory
 from handover.state import StateStore
 
 
@@ -45,12 +43,7 @@ def build(tmp_path: Path, sshd) -> Setup:
     shop.plan("I4", "active").flag("C5", "hardship").hold(invoice_id="I6")
     shop.payment("I1", 1000)
 
-    keys = KeyDirectory(tmp_path / "keys")
-    keys.init()
-    # Log in with the key the sshd fixture authorised.
-    (keys.path / SFTP_CLIENT_KEY).unlink()
-    shutil.copyfile(sshd.client_key, keys.path / SFTP_CLIENT_KEY)
-    os.chmod(keys.path / SFTP_CLIENT_KEY, 0o600)
+    shop_keys(tmp_path / "keys", sshd)
 
     identity = pyrage.x25519.Identity.generate()
     identity_file = tmp_path / "agency-identity.txt"
@@ -58,22 +51,7 @@ def build(tmp_path: Path, sshd) -> Setup:
     inbox = sshd.new_inbox()
     sshd.write_known_hosts(tmp_path / "known_hosts")
     config = tmp_path / "handover.toml"
-    config.write_text(
-        f"""
-[shop]
-name = "Test Shop"
-support_contact = "support@shop.example"
-[source]
-url = "sqlite:///shop.db"
-[agencies.test]
-recipients = ["{identity.to_public()}"]
-[agencies.test.sftp]
-host = "{sshd.host}"
-port = {sshd.port}
-user = "{sshd.user}"
-inbox = "{inbox}"
-"""
-    )
+    config.write_text(CONFIG_HEAD + sftp_agency("test", str(identity.to_public()), sshd, inbox))
     return Setup(tmp_path, config, inbox, identity_file, shop)
 
 
