@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from handover.demo_data import generate
+from handover.demo.data import generate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Time handover.demo_data.generate.")
+    parser = argparse.ArgumentParser(description="Time handover.demo.data.generate.")
     parser.add_argument("--customers", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--invoices-per-customer", type=float, default=2.0)

@@ -16,10 +16,10 @@ from demo_shop import demo_shop
 
 from handover import contract
 from handover.config import Agency, Rules, SftpEndpoint, default_columns
-from handover.eligibility import decide, today_berlin
-from handover.quarantine import quarantine
-from handover.source import extract
-from redaction.policy import minimise
+from handover.run.decide import decide, today_berlin
+from handover.run.extract import extract
+from handover.run.quarantine import quarantine
+from redaction.rows.policy import minimise
 
 AGENCY = Agency(
     name="bench",

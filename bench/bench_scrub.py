@@ -18,10 +18,10 @@ import pandas as pd
 import sqlalchemy as sa
 from demo_shop import demo_shop
 
-from handover.eligibility import today_berlin
-from redaction.log_scrubbing import scrub_logs
-from redaction.phones import to_e164
-from redaction.scrub import BATCH_COLUMNS, Scrubber
+from handover.run.decide import today_berlin
+from redaction.logs.log_scrubbing import scrub_logs
+from redaction.logs.scrub import BATCH_COLUMNS, Scrubber
+from redaction.rows.phones import to_e164
 
 LINES = {
     "clean": "Decisions: eligible=812, already_handed_over=0, below_minimum=37, on_hold=4",

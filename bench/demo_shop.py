@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from handover.demo_data import generate
+from handover.demo.data import generate
 
 OUT = Path(__file__).resolve().parent / "out"
 

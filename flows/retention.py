@@ -1,6 +1,7 @@
 """Archive retention: the monthly flow that deletes sealed drops past `[archive] retention_days`.
 
-The logic is plain Python in `handover/archive.py`; this flow only runs it and logs the count.
+The logic is plain Python in `handover/ledger/archive.py`; this flow only runs it and logs the
+count.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import datetime as dt
 
 from prefect import flow, get_run_logger
 
-from handover.archive import delete_expired
+from handover.ledger.archive import delete_expired
 
 
 @flow(name="archive-retention", persist_result=False, log_prints=False)

@@ -2,7 +2,7 @@
 
 Every setting has a documented default (see `handover.example.toml`); relative paths are taken
 relative to the configuration file. Secrets never live here: they are read from the key directory
-(`handover.keys`).
+(`handover.crypto.keys`).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ DATE_COLUMNS: tuple[str, ...] = (
     "handover_notice_date",
 )
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "agency_case_v1.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "agency_case_v1.json"
 
 
 @cache

@@ -16,7 +16,7 @@ HandoverError
 │   └── TransientDeliveryError   retried with backoff
 ├── AuditIntegrityError      terminal: names the first broken entry
 └── UnexpectedError          terminal: any other exception in a task, re-raised by
-                             `redaction.safe_errors` with its type and place, not its message
+                             `redaction.logs.safe_errors` with its type and place, not its message
 ```
 Messages say what to do next and never carry personal data: name tables, columns, keys, files
 and internal ids, never values. `transient` is what the flow's retry policy reads.

@@ -270,7 +270,7 @@ def make_age_identity(path: Path) -> AgeIdentity:
 @pytest.fixture(scope="session")
 def prefect() -> Iterator[None]:
     """One temporary Prefect server and database for every flow test of the session."""
-    from handover.cli import quiet_analytics
+    from handover.cli.main import quiet_analytics
 
     quiet_analytics()
     from prefect.testing.utilities import prefect_test_harness
@@ -284,4 +284,4 @@ def prefect() -> Iterator[None]:
 
 # The server lives in tests/pgserver.py; registered here once, so every module of the session
 # shares one server (a module importing the fixture itself would start its own).
-from pgserver import postgres_server  # noqa: E402, F401
+from tests.support.pgserver import postgres_server  # noqa: E402, F401

@@ -9,8 +9,9 @@ import pytest
 
 from handover.config import Rules, load_config
 from handover.errors import ConfigError
+from tests.support.paths import EXAMPLE_CONFIG
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "handover.example.toml"
+EXAMPLE = EXAMPLE_CONFIG
 
 
 def test_the_example_loads_with_paths_relative_to_it():

@@ -20,9 +20,9 @@ from urllib.parse import unquote, urlsplit
 
 import paramiko
 
-from handover import sftp as shop_sftp
 from handover.config import SftpEndpoint
 from handover.errors import DeliveryError, DropRefused, HandoverError
+from handover.run import deliver as shop_sftp
 
 PROCESSED = "processed"
 

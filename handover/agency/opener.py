@@ -29,13 +29,18 @@ import pyrage
 from jsonschema import Draft202012Validator
 from pyrage import x25519
 
-from handover import agecheck
 from handover.agency.inbox import Inbox, describe, open_inbox
 from handover.contract import COLUMNS, json_schema
-from handover.envelope import MANIFEST_SUFFIX, PAYLOAD_FORMAT, PAYLOAD_SUFFIX, SIGNATURE_SUFFIX
+from handover.crypto import agecheck
+from handover.crypto.envelope import (
+    MANIFEST_SUFFIX,
+    PAYLOAD_FORMAT,
+    PAYLOAD_SUFFIX,
+    SIGNATURE_SUFFIX,
+)
+from handover.crypto.keys import check_private_file
+from handover.crypto.sshsig import MANIFEST_NAMESPACE, MAX_SIGNATURE_BYTES, verifier, verify
 from handover.errors import AgeFileError, DropRefused, KeyFileError, SignatureError
-from handover.keys import check_private_file
-from handover.signing import MANIFEST_NAMESPACE, MAX_SIGNATURE_BYTES, verifier, verify
 
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is ~1 KiB; bounds what a hostile inbox makes us read
 CHUNK = 1 << 20

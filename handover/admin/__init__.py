@@ -1,0 +1,1 @@
+"""Administration of the shop's side: agencies and their recipients."""

@@ -1,0 +1,1 @@
+"""The `handover` console script, one module per command group."""

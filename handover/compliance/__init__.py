@@ -1,0 +1,1 @@
+"""What compliance officers read: explain, audit show, subject, report, RoPA, policy."""

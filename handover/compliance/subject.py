@@ -1,0 +1,355 @@
+"""`handover subject <customer_id>`: the answer to a data subject's access request (Art. 15 GDPR).
+
+For one customer: every case that left (when, to which agency, in which drop, which fields, on
+which basis) with its current state in the case register, and the cases held back with their
+latest reason codes. With the shop's archive identity, it also shows the exact values sent,
+decrypted from the archived payload in the outbox. Only then does the answer hold personal data;
+it goes to the requester, never into logs or the audit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyrage
+import sqlalchemy as sa
+
+from handover.config import Config
+from handover.contract import read_csv_rows
+from handover.crypto.envelope import PAYLOAD_SUFFIX
+from handover.errors import EnvelopeError, SourceError
+from handover.ledger import audit
+from handover.ledger.consent_log import consent_log
+from handover.ledger.store import StateStore, drops, handovers
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One optional channel of a sent case and its basis."""
+
+    channel: str
+    sent: bool
+    basis: str
+    consent_recorded_at: str | None
+    consent_source: str | None
+
+
+@dataclass(frozen=True)
+class SentCase:
+    """A case of the customer that went into a drop."""
+
+    invoice_id: str
+    case_ref: str
+    drop_id: str
+    agency: str
+    status: str  # delivered | prepared (sealed, delivery pending)
+    delivered_at: str | None
+    columns: tuple[str, ...]
+    lawful_basis: str | None
+    notice_date: str | None
+    channels: tuple[Channel, ...]
+    current_state: str
+    values: dict[str, str] | None  # only with the archive identity
+    values_note: str | None = None  # why values are missing despite the archive identity
+
+
+@dataclass(frozen=True)
+class HeldCase:
+    """A case of the customer that did not leave, with its latest decision."""
+
+    invoice_id: str
+    as_of: str
+    agency: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SubjectReport:
+    """Everything handover knows about one customer's cases."""
+
+    customer_id: str
+    generated_at: str
+    sent: tuple[SentCase, ...]
+    held: tuple[HeldCase, ...]
+    values_included: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def subject_report(
+    config: Config, customer_id: str, *, archive_identity: str | None = None
+) -> SubjectReport:
+    """Collect the customer's cases; decrypt the values sent with `archive_identity` (text)."""
+    store = StateStore(config.state_url)
+    query = (
+        sa.select(
+            handovers.c.invoice_id,
+            handovers.c.case_ref,
+            handovers.c.columns,
+            drops.c.drop_id,
+            drops.c.agency,
+            drops.c.status,
+            drops.c.delivered_at,
+            drops.c.directory,
+        )
+        .join(drops, drops.c.drop_id == handovers.c.drop_id)
+        .where(handovers.c.customer_id == customer_id)
+        .order_by(drops.c.prepared_at, handovers.c.invoice_id)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+        logged = conn.execute(
+            sa.select(consent_log).where(consent_log.c.customer_id == customer_id)
+        ).all()
+    identities = _identities(archive_identity) if archive_identity else None
+    payload_rows: dict[str, dict[str, dict[str, str]] | None] = {}
+    sent = []
+    for row in rows:
+        values, note = None, None
+        if identities is not None:
+            if row.drop_id not in payload_rows:
+                payload_rows[row.drop_id] = _payload_rows(row.drop_id, row.directory, identities)
+            in_drop = payload_rows[row.drop_id]
+            if in_drop is None:
+                note = "the archived drop is no longer kept ([archive] retention_days)"
+            else:
+                values = {k: v for k, v in in_drop.get(row.case_ref, {}).items() if v != ""}
+        case_log = [r for r in logged if r.drop_id == row.drop_id and r.case_ref == row.case_ref]
+        sent.append(
+            SentCase(
+                invoice_id=row.invoice_id,
+                case_ref=row.case_ref,
+                drop_id=row.drop_id,
+                agency=row.agency,
+                status=row.status,
+                delivered_at=row.delivered_at,
+                columns=tuple(c for c in row.columns.split(",") if c),
+                lawful_basis=case_log[0].lawful_basis if case_log else None,
+                notice_date=case_log[0].notice_date if case_log else None,
+                channels=tuple(
+                    Channel(r.channel, r.sent, r.basis, r.consent_recorded_at, r.consent_source)
+                    for r in case_log
+                ),
+                current_state=_state(store, row.invoice_id),
+                values=values,
+                values_note=note,
+            )
+        )
+    left = {case.invoice_id for case in sent}
+    held = []
+    for invoice_id in _invoices_of(config.source_url, customer_id):
+        if invoice_id in left:
+            continue
+        latest = _latest_decision(store, invoice_id)
+        if latest:
+            held.append(
+                HeldCase(
+                    invoice_id=invoice_id,
+                    as_of=latest["as_of"],
+                    agency=latest["agency"],
+                    reasons=tuple(filter(None, latest["reasons"].split(","))) or ("eligible",),
+                )
+            )
+    store.engine.dispose()
+    return SubjectReport(
+        customer_id=customer_id,
+        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        sent=tuple(sent),
+        held=tuple(held),
+        values_included=identities is not None,
+    )
+
+
+def record_request(config: Config, report: SubjectReport) -> None:
+    """Audit that the request was answered (the customer id goes to the erasable side table)."""
+    store = StateStore(config.state_url)
+    with store.transaction() as conn:
+        audit.append(
+            conn,
+            [
+                audit.Entry(
+                    "subject-request",
+                    "subject_request_answered",
+                    {
+                        "cases_sent": len(report.sent),
+                        "cases_held": len(report.held),
+                        "values_included": report.values_included,
+                    },
+                    identifiers={"customer_id": report.customer_id},
+                )
+            ],
+        )
+    store.engine.dispose()
+
+
+def _latest_decision(store: StateStore, invoice_id: str) -> dict[str, Any] | None:
+    """The decision of the run with the latest as_of (then the latest start)."""
+    history = store.decision_history(invoice_id)
+    return max(history, key=lambda d: (d["as_of"], d["started_at"]), default=None)
+
+
+def _state(store: StateStore, invoice_id: str) -> str:
+    latest = _latest_decision(store, invoice_id)
+    if latest is None:
+        return "no decision recorded"
+    reasons = latest["reasons"] or "eligible"
+    return f"{reasons} (run of {latest['as_of']}, {latest['agency']})"
+
+
+def _invoices_of(source_url: str, customer_id: str) -> list[str]:
+    """The customer's invoice ids in the shop database (ids only)."""
+    query = sa.text("SELECT invoice_id FROM invoices WHERE customer_id = :c ORDER BY invoice_id")
+    engine = sa.create_engine(source_url)
+    try:
+        with engine.connect() as conn:
+            return [str(i) for i in conn.execute(query, {"c": customer_id}).scalars()]
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        raise SourceError(
+            f"cannot read table 'invoices' of the shop database ({type(exc.orig).__name__}); "
+            "check source.url"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _identities(text: str) -> list[pyrage.x25519.Identity]:
+    keys = [line.strip() for line in text.splitlines() if line.strip().startswith("AGE-SECRET")]
+    try:
+        if not keys:
+            raise ValueError
+        return [pyrage.x25519.Identity.from_str(key) for key in keys]
+    except (pyrage.IdentityError, ValueError):
+        raise EnvelopeError(
+            "the archive identity is not an age identity file ('AGE-SECRET-KEY-1…' lines)"
+        ) from None
+
+
+def _payload_rows(
+    drop_id: str, directory: str, identities: list[pyrage.x25519.Identity]
+) -> dict[str, dict[str, str]] | None:
+    """The drop's rows by case_ref; None if the archive no longer holds the drop."""
+    payload = Path(directory) / f"{drop_id}{PAYLOAD_SUFFIX}"
+    if not payload.is_file():
+        return None
+    try:
+        plain = pyrage.decrypt(payload.read_bytes(), identities)
+    except pyrage.DecryptError:
+        raise EnvelopeError(
+            f"{payload}: drop {drop_id} is not encrypted to the archive identity; only drops "
+            "sealed with the archive recipient among the agency's recipients can be opened"
+        ) from None
+    return {row["case_ref"]: row for row in read_csv_rows(plain)}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def to_json(report: SubjectReport) -> str:
+    """The report as indented JSON."""
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_text(report: SubjectReport) -> str:
+    """The report for the terminal."""
+    lines = [f"Customer {report.customer_id}: {len(report.sent)} case(s) left the shop"]
+    for case in report.sent:
+        when = case.delivered_at or "not yet delivered"
+        lines += [
+            "",
+            f"Invoice {case.invoice_id} (case_ref {case.case_ref})",
+            f"  to {case.agency} in drop {case.drop_id}, {case.status} {when}",
+            f"  basis: {case.lawful_basis or 'not logged'}; notice {case.notice_date or '-'}",
+            f"  fields sent: {', '.join(case.columns)}",
+        ]
+        for channel in case.channels:
+            detail = (
+                f" (record of {channel.consent_recorded_at}, {channel.consent_source})"
+                if channel.consent_recorded_at
+                else ""
+            )
+            sent = "sent" if channel.sent else "not sent"
+            lines.append(f"  {channel.channel}: {sent}, {channel.basis}{detail}")
+        lines.append(f"  current state: {case.current_state}")
+        if case.values_note:
+            lines.append(f"  values sent: not available, {case.values_note}")
+        if case.values is not None:
+            lines.append("  values sent:")
+            lines += [f"    {k}: {v}" for k, v in case.values.items()]
+    lines += ["", f"{len(report.held)} case(s) held back"]
+    for held in report.held:
+        lines.append(
+            f"  invoice {held.invoice_id}: {', '.join(held.reasons)} "
+            f"(run of {held.as_of}, {held.agency})"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_html(report: SubjectReport) -> str:
+    """One self-contained HTML page (no external assets)."""
+    e = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Access request: customer {e(report.customer_id)}</title>",
+        "<style>body{font:15px/1.45 system-ui,sans-serif;margin:2em;max-width:60em}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;"
+        "padding:.25em .6em;text-align:left}th{background:#eee}.pd{color:#a00}</style>",
+        "</head><body>",
+        f"<h1>Customer {e(report.customer_id)}</h1>",
+        f"<p>Generated {e(report.generated_at)}. {len(report.sent)} case(s) handed over, "
+        f"{len(report.held)} held back.</p>",
+    ]
+    if report.values_included:
+        parts.append("<p class='pd'>Contains the personal data sent: for the requester only.</p>")
+    for case in report.sent:
+        parts += [
+            f"<h2>Invoice {e(case.invoice_id)}</h2><table>",
+            _tr("case_ref", case.case_ref),
+            _tr("agency", case.agency),
+            _tr("drop", case.drop_id),
+            _tr("status", f"{case.status} {case.delivered_at or ''}"),
+            _tr("lawful basis", case.lawful_basis or "not logged"),
+            _tr("handover notice", case.notice_date or "-"),
+            _tr("fields sent", ", ".join(case.columns)),
+            _tr("current state", case.current_state),
+            "</table>",
+        ]
+        if case.channels:
+            parts.append("<table><tr><th>channel</th><th>sent</th><th>basis</th></tr>")
+            for ch in case.channels:
+                basis = ch.basis + (
+                    f" ({ch.consent_recorded_at}, {ch.consent_source})"
+                    if ch.consent_recorded_at
+                    else ""
+                )
+                parts.append(
+                    f"<tr><td>{e(ch.channel)}</td><td>{'yes' if ch.sent else 'no'}</td>"
+                    f"<td>{e(basis)}</td></tr>"
+                )
+            parts.append("</table>")
+        if case.values_note:
+            parts.append(f"<p>Values sent: not available, {e(case.values_note)}.</p>")
+        if case.values is not None:
+            parts.append("<table><tr><th>field</th><th>value sent</th></tr>")
+            parts += [_tr(k, v) for k, v in case.values.items()]
+            parts.append("</table>")
+    parts.append(
+        "<h2>Cases held back</h2><table><tr><th>invoice</th><th>reasons</th>"
+        "<th>latest run</th></tr>"
+    )
+    for held in report.held:
+        parts.append(
+            f"<tr><td>{e(held.invoice_id)}</td><td>{e(', '.join(held.reasons))}</td>"
+            f"<td>{e(held.as_of)} ({e(held.agency)})</td></tr>"
+        )
+    parts.append("</table></body></html>\n")
+    return "".join(parts)
+
+
+def _tr(key: str, value: str) -> str:
+    return f"<tr><th>{html.escape(key)}</th><td>{html.escape(str(value))}</td></tr>"

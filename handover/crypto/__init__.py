@@ -1,0 +1,1 @@
+"""Cryptography: keys, SSHSIG signatures, the age envelope and its header check."""

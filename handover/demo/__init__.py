@@ -1,0 +1,1 @@
+"""The demo: a generated shop, an embedded SFTP agency, one real handover."""

@@ -1,0 +1,1 @@
+"""The ledger: state, audit log, consent log, retention; the only writer of its tables."""

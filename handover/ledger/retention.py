@@ -1,0 +1,132 @@
+"""`handover retention run`: erase identifiers once their retention period is over (Art. 5(1)(e)).
+
+A record made in year Y is kept until the end of year Y + `identifier_years` (default 7, at
+least 3, see `handover.config.DEFAULT_IDENTIFIER_YEARS`), so the cut-off is 1 January of (today's
+year − years): everything recorded before it goes. What goes:
+
+- the invoice and customer ids of audit entries (side table `audit_identifiers`; the chain keeps
+  their salted digests, and `audit verify` reports them as erased);
+- the ids in the consent log of drops delivered before the cut-off;
+- the case register: `handovers` rows of those drops, `decisions` and `quarantine` rows of runs
+  before it.
+
+Drops, runs, counts, pseudonyms and the chain itself stay: they hold no identifiers. The sealed
+drops in the outbox follow their own period (`[archive] retention_days`, `retention drops`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from handover.ledger import audit
+from handover.ledger.consent_log import consent_log
+from handover.ledger.store import StateStore, decisions, drops, handovers, quarantine, runs
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    """What a retention run erased (or would erase, for a dry run)."""
+
+    cutoff: dt.date
+    identifiers_erased: int
+    consent_rows_erased: int
+    handovers_removed: int
+    decisions_removed: int
+    quarantine_removed: int
+    dry_run: bool
+
+    def lines(self) -> list[str]:
+        """Console lines."""
+        verb = "to erase (dry run)" if self.dry_run else "erased"
+        return [
+            f"retention cut-off {self.cutoff} (records made before it are past retention)",
+            f"  audit entries, identifiers {verb}: {self.identifiers_erased}",
+            f"  consent-log rows, identifiers {verb}: {self.consent_rows_erased}",
+            f"  case-register rows (handovers) {verb}: {self.handovers_removed}",
+            f"  decisions {verb}: {self.decisions_removed}",
+            f"  quarantined cases {verb}: {self.quarantine_removed}",
+        ]
+
+
+def cutoff(today: dt.date, years: int) -> dt.date:
+    """1 January of `today.year - years`: records from before it are past retention."""
+    return dt.date(today.year - years, 1, 1)
+
+
+def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False) -> RetentionResult:
+    """Erase what is past retention on `today`; every erasure is audited."""
+    limit = cutoff(today, years)
+    before = limit.isoformat()
+    run_id = f"retention-{uuid.uuid4().hex[:12]}"
+    with store.transaction() as conn:
+        seqs = list(
+            conn.execute(
+                sa.select(audit.audit_identifiers.c.seq)
+                .join(audit.audit_log, audit.audit_log.c.seq == audit.audit_identifiers.c.seq)
+                .where(audit.audit_log.c.at < before, audit.audit_identifiers.c.erased_at.is_(None))
+            ).scalars()
+        )
+        expired = conn.execute(
+            sa.select(drops.c.drop_id).where(
+                drops.c.status == "delivered", drops.c.delivered_at < before
+            )
+        ).all()
+        drop_ids = [d.drop_id for d in expired]
+        old_runs = sa.select(runs.c.run_id).where(runs.c.as_of < before)
+        consent_rows = _count(
+            conn,
+            consent_log,
+            consent_log.c.drop_id.in_(drop_ids),
+            consent_log.c.invoice_id.is_not(None),
+        )
+        handover_rows = _count(conn, handovers, handovers.c.drop_id.in_(drop_ids))
+        decision_rows = _count(conn, decisions, decisions.c.run_id.in_(old_runs))
+        quarantine_rows = _count(conn, quarantine, quarantine.c.run_id.in_(old_runs))
+        result = RetentionResult(
+            cutoff=limit,
+            identifiers_erased=len(seqs),
+            consent_rows_erased=consent_rows,
+            handovers_removed=handover_rows,
+            decisions_removed=decision_rows,
+            quarantine_removed=quarantine_rows,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            return result
+        data = {"cutoff": before, "identifier_years": years}
+        audit.erase_identifiers(conn, seqs, run_id=run_id, data=data)
+        if drop_ids:
+            conn.execute(
+                consent_log.update()
+                .where(consent_log.c.drop_id.in_(drop_ids))
+                .values(invoice_id=None, customer_id=None)
+            )
+            conn.execute(handovers.delete().where(handovers.c.drop_id.in_(drop_ids)))
+        conn.execute(decisions.delete().where(decisions.c.run_id.in_(old_runs)))
+        conn.execute(quarantine.delete().where(quarantine.c.run_id.in_(old_runs)))
+        audit.append(
+            conn,
+            [
+                audit.Entry(
+                    run_id,
+                    "retention_run",
+                    {
+                        **data,
+                        "identifiers_erased": result.identifiers_erased,
+                        "consent_rows_erased": result.consent_rows_erased,
+                        "handovers_removed": result.handovers_removed,
+                        "decisions_removed": result.decisions_removed,
+                        "quarantine_removed": result.quarantine_removed,
+                    },
+                )
+            ],
+        )
+    return result
+
+
+def _count(conn: sa.Connection, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()

@@ -1,0 +1,1 @@
+"""The stages of a run: extract, validate, decide, seal, deliver, publish."""

@@ -1,0 +1,288 @@
+"""The legal preconditions of a handover, applied to whole DataFrames.
+
+A case is an invoice with status 'open' and a due date before `as_of` (a Europe/Berlin date).
+State facts (payments, disputes, plans, flags, holds) count as they stand at extraction; time
+rules (3, 4, 8, 9) are measured at `as_of`. A case is eligible only if every rule holds; a case
+that is not gets all of its failing reason codes, so support can explain the decision.
+
+Order: the global rules (`[rules]`), then routing (exactly one agency's route must match), then
+the chosen agency's own thresholds and served currencies and countries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from handover.config import Agency, Rules
+from handover.errors import EligibilityError
+from handover.run.facts import case_facts
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One precondition: its number, reason code, and what it demands in plain words."""
+
+    number: int
+    code: str
+    demand: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(1, "not_open", "something is still owed (amount minus net payments > 0)"),
+    Rule(2, "below_minimum", "the open amount reaches the minimum"),
+    Rule(3, "overdue_too_short", "the invoice is overdue long enough"),
+    Rule(4, "dunning_incomplete", "a reminder, then an announcing Mahnung, old enough"),
+    Rule(5, "disputed", "no open dispute and none withdrawn or partially upheld"),
+    Rule(6, "installment_plan", "no active installment plan"),
+    Rule(7, "protected_customer", "no deceased, insolvency or hardship flag in force"),
+    Rule(8, "minor", "the customer was of age on the order date"),
+    Rule(9, "time_barred", "the claim is not time-barred"),
+    Rule(10, "already_handed_over", "the case was not handed over before"),
+    Rule(11, "incomplete", "name and postal address are complete"),
+    Rule(12, "not_served", "the agency serves the currency and country"),
+    Rule(13, "on_hold", "no hold by support in force"),
+    Rule(14, "no_agency", "an agency's route takes the case"),
+    Rule(15, "ambiguous_route", "only one agency's route takes the case"),
+)
+REASON_CODES: tuple[str, ...] = tuple(rule.code for rule in RULES)
+PROTECTED_FLAGS = ("deceased", "insolvency", "hardship")
+EXCLUDING_OUTCOMES = ("claim_withdrawn", "partially_upheld")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for every case: facts, customer fields, and one failure column per rule.
+
+    `cases` is indexed by invoice_id; its columns are the facts of `handover.run.facts`, the
+    customer's fields, and a boolean column per reason code (True = the rule failed).
+    """
+
+    as_of: dt.date
+    cases: pd.DataFrame
+
+    def eligible_for(self, agency: str) -> pd.DataFrame:
+        """The eligible cases routed to `agency`."""
+        eligible = self.eligible
+        return eligible[eligible["agency"] == agency]
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Boolean frame, one column per reason code."""
+        return self.cases[list(REASON_CODES)]
+
+    @property
+    def eligible(self) -> pd.DataFrame:
+        """The cases that pass every rule."""
+        return self.cases[~self.failures.any(axis=1)]
+
+    def reason_counts(self) -> dict[str, int]:
+        """Cases failing each rule (a case may count under several codes), plus 'eligible'."""
+        counts = {code: int(n) for code, n in self.failures.sum().items()}
+        counts["eligible"] = len(self.eligible)
+        return counts
+
+    def reasons(self) -> pd.Series:
+        """Comma-separated failing codes per invoice_id; empty string = eligible."""
+        failures = self.failures
+        joined = failures.dot(pd.Index(REASON_CODES) + ",")
+        return joined.str.rstrip(",").rename("reasons")
+
+
+def today_berlin() -> dt.date:
+    """Today's date in Europe/Berlin, the default `as_of`."""
+    return dt.datetime.now(ZoneInfo("Europe/Berlin")).date()
+
+
+def check_as_of(as_of: dt.date) -> dt.date:
+    """Refuse an `as_of` in the future: rules measured then would hand over too early."""
+    if as_of > today_berlin():
+        raise EligibilityError(
+            f"as_of {as_of.isoformat()} is in the future (today in Europe/Berlin is "
+            f"{today_berlin().isoformat()}); choose today or an earlier date"
+        )
+    return as_of
+
+
+def decide(
+    frames: dict[str, pd.DataFrame],
+    *,
+    as_of: dt.date,
+    rules: Rules,
+    agencies: Sequence[Agency],
+    handed_over: Iterable[str] = (),
+) -> Decision:
+    """Apply the rules and routing to every case in `frames` (as `source.extract` returns them).
+
+    `cases` gets an `agency` column: the agency the case is routed to, or None.
+    """
+    check_as_of(as_of)
+    customers = frames["customers"].set_index("customer_id")
+    handed_over = pd.Index(list(handed_over))
+    facts_by_notice_days: dict[int, pd.DataFrame] = {}
+
+    def cases_with(notice_days: int) -> pd.DataFrame:
+        # Facts depend on the notice period (rule 4) only; agencies often share it.
+        if notice_days not in facts_by_notice_days:
+            facts = case_facts(frames, as_of, notice_days)
+            facts_by_notice_days[notice_days] = facts.join(customers, on="customer_id")
+        return facts_by_notice_days[notice_days]
+
+    cases = cases_with(rules.notice_days).copy()
+    routed = route(cases, agencies)
+    # Unrouted cases are judged by the global rules against what any agency serves.
+    failed = _failures(
+        cases,
+        frames,
+        as_of,
+        rules,
+        currencies={c for a in agencies for c in a.currencies},
+        countries={c for a in agencies for c in a.countries},
+        handed_over=handed_over,
+    )
+    for agency in agencies:
+        mine = routed == agency.name
+        if not mine.any():
+            continue
+        agency_cases = cases_with(agency.rules.notice_days)[mine]
+        cases.loc[mine, agency_cases.columns] = agency_cases
+        failed.loc[mine] = _failures(
+            agency_cases,
+            frames,
+            as_of,
+            agency.rules,
+            currencies=set(agency.currencies),
+            countries=set(agency.countries),
+            handed_over=handed_over,
+        )
+    failed["no_agency"] = routed == NO_AGENCY
+    failed["ambiguous_route"] = routed == AMBIGUOUS
+    cases["agency"] = routed.where(~routed.isin([NO_AGENCY, AMBIGUOUS]), None)
+    return Decision(as_of=as_of, cases=cases.join(failed.astype(bool)))
+
+
+NO_AGENCY = ""
+AMBIGUOUS = "*"
+
+
+def route(cases: pd.DataFrame, agencies: Sequence[Agency]) -> pd.Series:
+    """Per case the one agency whose route matches, or NO_AGENCY, or AMBIGUOUS."""
+    chosen = pd.Series(NO_AGENCY, index=cases.index, dtype=object)
+    matches = pd.Series(0, index=cases.index)
+    for agency in agencies:
+        r = agency.route
+        hit = cases["open_cents"] >= r.min_open_cents
+        if r.max_open_cents is not None:
+            hit &= cases["open_cents"] <= r.max_open_cents
+        if r.countries:
+            hit &= cases["country"].isin(r.countries)
+        if r.debtor_kinds:
+            hit &= cases["kind"].isin(r.debtor_kinds)
+        chosen = chosen.where(~hit, agency.name)
+        matches += hit.astype(int)
+    return chosen.where(matches <= 1, AMBIGUOUS)
+
+
+def _failures(
+    cases: pd.DataFrame,
+    frames: dict[str, pd.DataFrame],
+    as_of: dt.date,
+    rules: Rules,
+    *,
+    currencies: set[str],
+    countries: set[str],
+    handed_over: pd.Index,
+) -> pd.DataFrame:
+    """Rules 1–13 for `cases`: one boolean column per reason code, True = failed."""
+    as_of_day = pd.Timestamp(as_of)
+    failed = pd.DataFrame(index=cases.index)
+    failed["not_open"] = cases["open_cents"] <= 0
+    failed["below_minimum"] = cases["open_cents"] < rules.minimum_open_cents
+    failed["overdue_too_short"] = as_of_day < cases["due_date"] + pd.Timedelta(
+        days=rules.overdue_days
+    )
+    failed["dunning_incomplete"] = cases["handover_notice_date"].isna()
+    failed["disputed"] = cases.index.isin(_disputed(frames["disputes"]))
+    failed["installment_plan"] = cases.index.isin(_active_plans(frames["installment_plans"]))
+    failed["protected_customer"] = cases["customer_id"].isin(_protected(frames["customer_flags"]))
+    failed["minor"] = cases["order_date"] < _coming_of_age(
+        cases["date_of_birth"], rules.majority_age
+    )
+    failed["time_barred"] = as_of_day > _limitation_end(cases["due_date"], cases["country"])
+    failed["already_handed_over"] = cases.index.isin(handed_over)
+    failed["incomplete"] = _incomplete(cases)
+    failed["not_served"] = ~(cases["currency"].isin(currencies) & cases["country"].isin(countries))
+    failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
+    return failed
+
+
+def _disputed(disputes: pd.DataFrame) -> pd.Index:
+    excluding = disputes["resolved_at"].isna() | disputes["outcome"].isin(EXCLUDING_OUTCOMES)
+    return pd.Index(disputes.loc[excluding, "invoice_id"].unique())
+
+
+def _active_plans(plans: pd.DataFrame) -> pd.Index:
+    return pd.Index(plans.loc[plans["status"] == "active", "invoice_id"].unique())
+
+
+def _protected(flags: pd.DataFrame) -> pd.Index:
+    in_force = flags["cleared_at"].isna() & flags["flag"].isin(PROTECTED_FLAGS)
+    return pd.Index(flags.loc[in_force, "customer_id"].unique())
+
+
+def _coming_of_age(born: pd.Series, years: int) -> pd.Series:
+    """The day a person comes of age; born on 29 February → 1 March in a common year."""
+    year = born.dt.year + years
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    feb29 = (born.dt.month == 2) & (born.dt.day == 29)
+    shift = feb29 & ~leap
+    parts = pd.DataFrame(
+        {
+            "year": year,
+            "month": born.dt.month.where(~shift, 3),
+            "day": born.dt.day.where(~shift, 1),
+        }
+    )
+    # NaT where the birth date is unknown: comparisons with NaT are False, so the rule holds.
+    return pd.to_datetime(parts.dropna().astype("int64")).reindex(born.index)
+
+
+def _limitation_end(due: pd.Series, country: pd.Series) -> pd.Series:
+    """Last day a claim is enforceable: DE 31 Dec of due year + 3 (§§ 195, 199 BGB), AT due + 3y
+    (§ 1486 ABGB). NaT for other countries: rule 12 keeps those cases back anyway."""
+    de_end = pd.to_datetime(pd.DataFrame({"year": due.dt.year + 3, "month": 12, "day": 31}))
+    at_end = due + pd.DateOffset(years=3)
+    return pd.Series(
+        np.where(country == "DE", de_end, np.where(country == "AT", at_end, pd.NaT)),
+        index=due.index,
+        dtype="datetime64[ns]",
+    )
+
+
+def _incomplete(cases: pd.DataFrame) -> pd.Series:
+    def blank(column: str) -> pd.Series:
+        return cases[column].fillna("").astype(str).str.strip() == ""
+
+    missing_name = np.where(cases["kind"] == "business", blank("company_name"), blank("last_name"))
+    return (
+        blank("street")
+        | blank("postal_code")
+        | blank("city")
+        | blank("country")
+        | pd.Series(missing_name, index=cases.index)
+    )
+
+
+def _on_hold(holds: pd.DataFrame, cases: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.Series:
+    """A hold is in force unless it expired by the start of `as_of` (Europe/Berlin)."""
+    expires = holds["expires_at"].dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin")
+    start_of_as_of = as_of_day.tz_localize("Europe/Berlin")
+    in_force = holds[holds["expires_at"].isna() | (expires > start_of_as_of)]
+    on_invoice = cases.index.isin(in_force["invoice_id"].dropna())
+    on_customer = cases["customer_id"].isin(in_force["customer_id"].dropna())
+    return pd.Series(on_invoice, index=cases.index) | on_customer

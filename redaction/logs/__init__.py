@@ -1,0 +1,1 @@
+"""What must never reach a log: scrubbing of logs and errors."""

@@ -1,0 +1,1 @@
+"""What may leave: the allow-list, pseudonyms, phone numbers, CSV injection."""

@@ -1,0 +1,82 @@
+"""The console script: explain, audit verify and errors as users see them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from handover.cli.main import main
+from handover.ledger.store import StateStore
+from tests.support.attacker import drop_guards
+from tests.support.paths import EXAMPLE_CONFIG
+
+EXAMPLE = EXAMPLE_CONFIG
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "handover.toml"
+    shutil.copyfile(EXAMPLE, path)
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    for run, day, reasons in (
+        ("run-1", "2026-06-01", {"I1": "dunning_incomplete", "I2": ""}),
+        ("run-2", "2026-06-15", {"I1": "", "I2": "already_handed_over,on_hold"}),
+    ):
+        store.start_run(
+            run, as_of=dt.date.fromisoformat(day), agency="inkasso-nord", dry_run=False, data={}
+        )
+        routed = pd.Series({"I1": "inkasso-nord", "I2": None})
+        store.record_decisions(run, pd.Series(reasons), routed, {"eligible": 1})
+    return path
+
+
+def test_explain_prints_each_rule(config, capsys):
+    assert main(["explain", "I2", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "I2: NOT eligible in the latest run (run run-2, as_of 2026-06-15, routed to no" in out
+    assert "FAIL 10. the case was not handed over before [already_handed_over]" in out
+    assert "FAIL 13. no hold by support in force [on_hold]" in out
+    assert "ok    1. something is still owed" in out
+    assert out.count("FAIL") == 2
+    assert "2026-06-01 (no agency): eligible" in out
+
+
+def test_explain_unknown_invoice(config, capsys):
+    assert main(["explain", "I9", "--config", str(config)]) == 0
+    assert "was not a case in any recorded run" in capsys.readouterr().out
+
+
+def test_audit_verify_exit_codes(config, capsys):
+    assert main(["audit", "verify", "--config", str(config)]) == 0
+    assert "audit log intact: 4 entries" in capsys.readouterr().out
+    engine = sa.create_engine(f"sqlite:///{config.parent / 'state.db'}")
+    drop_guards(engine)  # the triggers refuse the edit; an attacker drops them first
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_log SET data = '{}' WHERE seq = 2"))
+    assert main(["audit", "verify", "--config", str(config)]) == 1
+    assert "audit entry 2 (cases_decided, run run-1) was altered" in capsys.readouterr().err
+
+
+def test_errors_are_one_line_naming_the_file(tmp_path, capsys):
+    assert main(["explain", "I1", "--config", str(tmp_path / "nope.toml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("handover: error: ") and "nope.toml" in err
+    assert err.count("\n") == 1
+
+
+def test_future_as_of_is_refused_before_anything_runs(config, capsys):
+    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    assert main(["run", "--config", str(config), "--as-of", future]) == 1
+    assert "in the future" in capsys.readouterr().err
+
+
+def test_unexpected_errors_name_type_and_place_but_not_the_message(config, capsys):
+    (config.parent / "state.db").write_bytes(b"Kanarienvogel " * 100)
+    assert main(["explain", "I1", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("handover: error: handover explain failed with DatabaseError")
+    assert "Kanarienvogel" not in err and "HANDOVER_DEBUG=1" in err

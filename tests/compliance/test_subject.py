@@ -1,0 +1,126 @@
+"""Subject access requests: a customer with two cases in two drops and one case held back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+
+import pytest
+import sqlalchemy as sa
+
+from handover.cli.main import main
+from handover.compliance.subject import subject_report, to_html, to_text
+from handover.errors import EnvelopeError
+from handover.ledger import audit
+from tests.support.recorded_runs import workspace
+from tests.support.shopbuilder import AS_OF
+
+LATER = dt.date(2026, 6, 22)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    ws = workspace(tmp_path_factory.mktemp("subject"))
+    shop = ws.shop
+    shop.customer("C1").customer("C2", last_name="Andere")
+    shop.consent("C1", "contact_email", True, "2025-01-01 10:00:00", source="checkout")
+    shop.consent("C1", "contact_phone", False, "2025-02-01 09:00:00", source="account")
+    shop.invoice("I1", "C1").invoice("I2", "C1").invoice("I3", "C1").invoice("I4", "C2")
+    shop.hold(invoice_id="I2", expires_at="2026-06-20 00:00:00")
+    shop.plan("I3", "active")
+    first = ws.run(AS_OF)  # I1 and I4; I2 on hold, I3 in a plan
+    second = ws.run(LATER)  # I2, its hold expired
+    ws.drops = (first, second)
+    return ws
+
+
+def test_two_cases_in_two_drops_and_one_held_back(ws):
+    report = subject_report(ws.config, "C1")
+    assert [(c.invoice_id, c.drop_id) for c in report.sent] == [
+        ("I1", ws.drops[0]),
+        ("I2", ws.drops[1]),
+    ]
+    one, two = report.sent
+    assert one.status == two.status == "delivered" and one.agency == "nord"
+    assert one.lawful_basis == "Art. 6(1)(f) GDPR: enforcement of the shop's claim"
+    assert one.notice_date == "2026-05-01"  # the final notice announced the handover
+    assert "email" in one.columns and "phone" not in one.columns
+    assert one.current_state.startswith("already_handed_over (run of 2026-06-22")
+    channels = {c.channel: c for c in one.channels}
+    assert (channels["email"].sent, channels["email"].basis) == (True, "consent")
+    assert channels["email"].consent_recorded_at == "2025-01-01 10:00:00"
+    assert channels["email"].consent_source == "checkout"
+    assert (channels["phone"].sent, channels["phone"].consent_source) == (False, "account")
+    assert channels["phone"].basis.startswith("withheld: consent refused")
+    assert (channels["date_of_birth"].sent, channels["date_of_birth"].basis) == (True, "policy")
+    assert [(h.invoice_id, h.reasons, h.as_of) for h in report.held] == [
+        ("I3", ("installment_plan",), "2026-06-22")
+    ]
+    assert report.values_included is False and one.values is None
+    text = to_text(report)
+    assert "Müller" not in text and "I3: installment_plan" in text
+
+
+def test_archive_identity_adds_the_exact_values_sent(ws):
+    report = subject_report(ws.config, "C1", archive_identity=ws.archive_identity.read_text())
+    values = [case.values for case in report.sent]
+    assert [v["invoice_number"] for v in values] == ["RE-I1", "RE-I2"]
+    assert values[0]["last_name"] == "Müller-Lüdenscheidt"
+    assert values[0]["email"] == "j.mueller@example.de"
+    assert values[0]["date_of_birth"] == "1980-05-17"
+    assert "phone" not in values[0]  # withheld: not sent, so not shown as sent
+    assert set(values[0]) == set(report.sent[0].columns)
+    page = to_html(report)
+    assert "Müller-Lüdenscheidt" in page and "Andere" not in page
+
+
+def test_a_key_that_cannot_open_the_archive_is_named(ws, tmp_path):
+    import pyrage
+
+    stranger = pyrage.x25519.Identity.generate()
+    with pytest.raises(EnvelopeError, match=rf"drop {ws.drops[0]} is not encrypted to the"):
+        subject_report(ws.config, "C1", archive_identity=str(stranger))
+
+
+def test_cli_exports_json_privately_and_audits_the_request(ws, tmp_path, capsys):
+    out = tmp_path / "c1.json"
+    argv = ["subject", "C1", "--config", str(ws.config_path), "--export", "json"]
+    assert main([*argv, "-o", str(out), "--archive-identity", str(ws.archive_identity)]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    answer = json.loads(out.read_text())
+    assert [c["invoice_id"] for c in answer["sent"]] == ["I1", "I2"]
+    assert answer["sent"][1]["values"]["invoice_number"] == "RE-I2"
+
+    assert main([*argv[:4], "--export", "html"]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith("<!doctype html>") and "Invoice I2" in page and "Müller" not in page
+
+    store = ws.store
+    with store.engine.connect() as conn:
+        requests = [e for e in audit.entries(conn) if e["event"] == "subject_request_answered"]
+        ids = conn.execute(
+            sa.select(audit.audit_identifiers.c.customer_id).where(
+                audit.audit_identifiers.c.seq == requests[-1]["seq"]
+            )
+        ).scalar_one()
+    assert requests[-1]["data"] == {
+        "cases_sent": 2,
+        "cases_held": 1,
+        "values_included": False,
+        "ids_sha256": requests[-1]["data"]["ids_sha256"],
+    }
+    assert "C1" not in json.dumps(requests[-1]["data"]) and ids == "C1"
+    assert ws.verify().entries == requests[-1]["seq"]
+
+
+def test_a_drop_no_longer_archived_is_noted_not_fatal(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    ws.shop.customer("C1").invoice("I1", "C1")
+    drop_id = ws.run(AS_OF)
+    payload = ws.config.outbox / "nord" / drop_id / f"{drop_id}.csv.age"
+    payload.unlink()  # as `handover retention drops` does after [archive] retention_days
+    report = subject_report(ws.config, "C1", archive_identity=ws.archive_identity.read_text())
+    (case,) = report.sent
+    assert case.values is None and "no longer kept" in case.values_note
+    assert "values sent: not available" in to_text(report)
