@@ -4,13 +4,18 @@ Prefect lives only here. Each task wraps a plain function of `handover` or `reda
 sequences them, sets retries, and logs counts. Flow parameters are a config path, a date, an
 agency name and a flag: no personal data. Task results are never persisted and never cached
 (hashing a large DataFrame for a cache key costs seconds and would fingerprint personal data).
+
+The run holds the state store's lease from start to end, so no other run prepares or delivers
+meanwhile. Every agency is served by its own task, at the same time as the others: drops left
+waiting by an earlier run first, then the new drop. One agency's fault or retries never hold
+back another's; its cases wait for the next run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -21,14 +26,15 @@ from prefect.runtime import flow_run
 from handover import contract
 from handover.config import Agency, Config, load_config
 from handover.crypto.keys import KeyDirectory, PseudonymKey, load_pseudonym_key
-from handover.crypto.sshsig import AUDIT_NAMESPACE, Signer
-from handover.errors import HandoverError
-from handover.ledger.store import PreparedDrop, StateStore
-from handover.run import decide as eligibility
+from handover.errors import DeliveryError, HandoverError
+from handover.faults import crash_point
+from handover.ledger import witness
+from handover.ledger.audit import Checkpoint
+from handover.ledger.store import PreparedDrop, StateStore, open_store
+from handover.run import decide as rules
 from handover.run import deliver as sftp
 from handover.run import extract as source
-from handover.run import publish
-from handover.run import seal as drops
+from handover.run import publish, seal
 from handover.run.quarantine import QuarantineResult, quarantine
 from redaction.logs.log_scrubbing import scrub_logs
 from redaction.logs.safe_errors import scrubbed
@@ -64,39 +70,29 @@ def validate(frames: dict[str, pd.DataFrame], suite: str) -> QuarantineResult:
 @task(name="eligibility", **TASK_OPTIONS)
 @scrubbed
 def decide(
-    frames: dict[str, pd.DataFrame], config: Config, as_of: dt.date, handed_over: set[str]
-) -> eligibility.Decision:
-    return eligibility.decide(
-        frames,
-        as_of=as_of,
-        rules=config.rules,
-        agencies=config.agencies,
-        handed_over=handed_over,
+    frames: dict[str, pd.DataFrame], config: Config, as_of: dt.date, in_drops: set[str]
+) -> rules.Decision:
+    return rules.decide(
+        frames, as_of=as_of, rules=config.rules, agencies=config.agencies, handed_over=in_drops
     )
 
 
 @task(name="minimise", **TASK_OPTIONS)
 @scrubbed
 def minimise_cases(
-    decision: eligibility.Decision, frames: dict[str, pd.DataFrame], agency: Agency, key: bytes
+    decision: rules.Decision, frames: dict[str, pd.DataFrame], agency: Agency, key: bytes
 ) -> pd.DataFrame:
     return minimise(decision.eligible_for(agency.name), frames["consents"], agency, key)
 
 
 # Sealing needs nothing from the flow but a task name: the plain function is the task.
-seal = task(name="encrypt", **TASK_OPTIONS)(scrubbed(drops.seal_rows))
+encrypt = task(name="encrypt", **TASK_OPTIONS)(scrubbed(seal.seal_rows))
 
 
-@task(
-    name="deliver",
-    retries=3,
-    retry_delay_seconds=[10, 60, 300],
-    retry_condition_fn=_transient_only,
-    **TASK_OPTIONS,
-)
+@task(name="deliver", retry_condition_fn=_transient_only, **TASK_OPTIONS)
 @scrubbed
-def deliver(drop: PreparedDrop, agency: Agency, keys: KeyDirectory) -> sftp.Receipt:
-    return sftp.deliver(drop.files, agency.sftp, keys.sftp_client_key())
+def deliver(drop: PreparedDrop, agency: Agency, keys: KeyDirectory, timeout: float) -> sftp.Receipt:
+    return sftp.deliver(drop.files, agency.sftp, keys.sftp_client_key(), timeout=timeout)
 
 
 @task(name="record", **TASK_OPTIONS)
@@ -129,6 +125,14 @@ class Run:
     logger: Any
 
 
+@dataclass
+class Delivered:
+    """What one agency received in this run."""
+
+    cases: int = 0
+    drop_ids: list[str] = field(default_factory=list)
+
+
 @flow(name="handover", persist_result=False, log_prints=False)
 def handover(
     config_path: str,
@@ -143,18 +147,16 @@ def handover(
     with scrub_logs(GENERIC, stage="flow 'handover'"):
         config = load_config(config_path)
         agencies = config.in_scope(agency)
-        day = eligibility.check_as_of(
-            dt.date.fromisoformat(as_of) if as_of else eligibility.today_berlin()
-        )
+        day = rules.check_as_of(dt.date.fromisoformat(as_of) if as_of else rules.today_berlin())
+        keys = KeyDirectory(config.key_dir)
         run = Run(
             run_id=str(flow_run.id or uuid.uuid4()),
             config=config,
             as_of=day,
-            keys=KeyDirectory(config.key_dir),
-            store=StateStore(config.state_url),
+            keys=keys,
+            store=open_store(config),
             logger=get_run_logger(),
         )
-        signer = Signer.from_key_file(run.keys.signing_key())
         run.store.start_run(
             run.run_id,
             as_of=day,
@@ -167,64 +169,57 @@ def handover(
                 "policy_version": config.policy_version,
                 "policy_sha256": {a.name: config.policy_hash(a) for a in agencies},
             },
+            lock_wait_seconds=config.run.lock_wait_seconds,
         )
-        drop_ids: list[str] = []
+        crash_point("run_started")
+        delivered: dict[str, Delivered] = {}
+        failure: Exception | None = None
         try:
-            counts = _hand_over(run, agencies, dry_run, drop_ids)
+            counts = _hand_over(run, agencies, dry_run, delivered)
         except Exception as exc:
             # Only the error's type is recorded: a message might quote data.
-            run.store.finish_run(
-                run.run_id,
-                status="failed",
-                counts={"error": type(exc).__name__},
-                event="run_failed",
-            )
-            raise
-        else:
-            run.store.finish_run(
-                run.run_id,
-                status="succeeded",
-                counts=counts,
-                event="dry_run" if dry_run else "run_finished",
-            )
-        finally:
-            # However the run ended, its last act is to sign the head of the audit log.
-            head = run.store.checkpoint(
-                signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint
-            )
+            failure, counts = exc, {"error": type(exc).__name__}
+        # However the run ended, its last act is to close the audit log with a signed head.
+        closing = run.store.finish_run(
+            run.run_id,
+            status="failed" if failure else "succeeded",
+            counts=counts,
+            event="run_failed" if failure else ("dry_run" if dry_run else "run_finished"),
+        )
+        crash_point("run_closed")
+        if closing is not None:
+            _send_heads(run, agencies, delivered, closing)
+        if failure is not None:
+            raise failure
         publish.publish(
             run_id=run.run_id,
             as_of=day.isoformat(),
             agency=agency or "all",
             counts=counts,
             dry_run=dry_run,
-            drop_ids=drop_ids,
-            audit_head=head.as_manifest() if head else None,
+            drop_ids=[d for got in delivered.values() for d in got.drop_ids],
+            audit_head=closing.head.as_manifest() if closing else None,
         )
         return counts
 
 
 def _hand_over(
-    run: Run, agencies: tuple[Agency, ...], dry_run: bool, drop_ids: list[str]
+    run: Run, agencies: tuple[Agency, ...], dry_run: bool, delivered: dict[str, Delivered]
 ) -> dict[str, int]:
-    """Extract, decide, and seal and deliver one drop per agency; returns the counts."""
+    """Extract, decide, and hand each agency its waiting and new drops; returns the counts."""
     if not dry_run:
-        # Drops sealed by an earlier run but not delivered go first, so no case waits or doubles.
-        for agency in agencies:
-            for pending in run.store.pending_drops(agency.name):
-                run.logger.info("Delivering drop %s left by an earlier run", pending.drop_id)
-                _deliver_and_record(run, pending, agency)
-
+        for drop_id in seal.abandon_unsealed(run.store, run.run_id):
+            run.logger.warning("Drop %s was never sealed (its run was killed): abandoned", drop_id)
     frames = extract(run.config, run.as_of)
     with scrub_logs(Scrubber.from_frames(frames), stage="flow 'handover'"):
-        return _decide_and_send(run, agencies, dry_run, drop_ids, frames)
+        return _decide_and_send(run, agencies, dry_run, delivered, frames)
 
 
 def _decide_and_send(
     run: Run,
     agencies: tuple[Agency, ...],
     dry_run: bool,
-    drop_ids: list[str],
+    delivered: dict[str, Delivered],
     frames: dict[str, pd.DataFrame],
 ) -> dict[str, int]:
     max_share = run.config.max_quarantine_share
@@ -235,14 +230,13 @@ def _decide_and_send(
     checked.enforce_share(max_share)
     frames = dict(checked.kept)
 
-    decision = decide(frames, run.config, run.as_of, run.store.handed_over())
+    decision = decide(frames, run.config, run.as_of, run.store.in_drops())
     counts = decision.reason_counts()
     counts["quarantined.source"] = len(checked.quarantined)
     run.store.record_decisions(run.run_id, decision.reasons(), decision.cases["agency"], counts)
     run.logger.info("Decisions: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
 
     pseudonym = load_pseudonym_key(run.keys, run.config.key_settings.pseudonym_secret_block)
-    failures: list[HandoverError] = []
     outgoing: dict[str, pd.DataFrame] = {}
     for agency in agencies:  # every agency's rows are checked before anything is sent
         rows = minimise_cases(decision, frames, agency, pseudonym.key)
@@ -252,36 +246,54 @@ def _decide_and_send(
         checked.enforce_share(max_share)
         counts[f"quarantined.outgoing.{agency.name}"] = len(checked.quarantined)
         outgoing[agency.name] = rows.drop(index=checked.quarantined["invoice_id"])
-    for agency in agencies:
-        rows = outgoing[agency.name]
-        if dry_run or rows.empty:
-            run.logger.info("%s: %d cases, nothing sent (dry run or none)", agency.name, len(rows))
-            continue
-        drop = _seal_and_prepare(run, rows, decision, frames, agency, pseudonym)
-        drop_ids.append(drop.drop_id)
+    if dry_run:
+        for agency in agencies:
+            cases = len(outgoing[agency.name])
+            run.logger.info("%s: %d cases, nothing sent (dry run)", agency.name, cases)
+        return counts
+
+    customers = decision.cases["customer_id"]
+    futures = {
+        agency.name: to_agency.submit(
+            run, agency, outgoing[agency.name], customers, frames["consents"], pseudonym
+        )
+        for agency in agencies
+    }
+    failures: list[tuple[str, HandoverError]] = []
+    for name, future in futures.items():
         try:
-            counts[f"handed_over.{agency.name}"] = _deliver_and_record(run, drop, agency)
+            got = future.result()
         except HandoverError as exc:
-            # Other agencies still get their drops; this one is delivered by the next run.
-            run.logger.error(
-                "%s: delivery failed (%s); the drop waits", agency.name, type(exc).__name__
-            )
-            failures.append(exc)
+            run.logger.error("%s: %s; its cases wait for the next run", name, exc)
+            failures.append((name, exc))
+            continue
+        delivered[name] = got
+        if got.drop_ids:
+            counts[f"handed_over.{name}"] = got.cases
     if failures:
-        raise failures[0]
+        raise _failed(failures, len(agencies))
     return counts
 
 
-def _seal_and_prepare(
+@task(name="agency", task_run_name="hand over to {agency.name}", **TASK_OPTIONS)
+def to_agency(
     run: Run,
-    rows: pd.DataFrame,
-    decision: eligibility.Decision,
-    frames: dict[str, pd.DataFrame],
     agency: Agency,
+    rows: pd.DataFrame,
+    customers: pd.Series,
+    consents: pd.DataFrame,
     pseudonym: PseudonymKey,
-) -> PreparedDrop:
-    """Audit the drop, seal it, and record it as prepared with its cases and consent log."""
-    prepared = drops.prepare(
+) -> Delivered:
+    """One agency's share of the run: its waiting drops in order, then its new drop."""
+    got = Delivered()
+    for waiting in run.store.waiting_drops(agency.name):
+        run.logger.info("%s: delivering drop %s of an earlier run", agency.name, waiting.drop_id)
+        got.cases += _deliver_and_record(run, waiting, agency)
+        got.drop_ids.append(waiting.drop_id)
+    if rows.empty:
+        run.logger.info("%s: no new cases", agency.name)
+        return got
+    drop = seal.prepare(
         run.store,
         run_id=run.run_id,
         config=run.config,
@@ -289,19 +301,75 @@ def _seal_and_prepare(
         as_of=run.as_of,
         keys=run.keys,
         rows=rows,
-        customer_ids=decision.cases.loc[rows.index, "customer_id"],
-        consents=frames["consents"],
+        customer_ids=customers.loc[rows.index],
+        consents=consents,
         pseudonym_key_id=pseudonym.key_id,
-        seal=seal,
+        seal=encrypt,
     )
-    run.logger.info(
-        "%s: sealed drop %s with %d cases", agency.name, prepared.drop_id, prepared.case_count
-    )
-    return prepared
+    run.logger.info("%s: sealed drop %s with %d cases", agency.name, drop.drop_id, drop.case_count)
+    got.cases += _deliver_and_record(run, drop, agency)
+    got.drop_ids.append(drop.drop_id)
+    return got
 
 
 def _deliver_and_record(run: Run, drop: PreparedDrop, agency: Agency) -> int:
-    receipt = deliver(drop, agency, run.keys)
+    settings = run.config.run
+    attempt = deliver.with_options(
+        retries=len(settings.retry_delay_seconds),
+        retry_delay_seconds=list(settings.retry_delay_seconds),
+    )
+    receipt = attempt(drop, agency, run.keys, settings.timeout_seconds)
+    crash_point("files_sent")
     handed = record(run.store, run.run_id, drop, receipt)
+    crash_point("drop_committed")
     run.logger.info("%s: delivered drop %s with %d cases", agency.name, drop.drop_id, handed)
     return handed
+
+
+def _failed(failures: list[tuple[str, HandoverError]], of: int) -> HandoverError:
+    """One error naming each agency that failed and why (messages carry no personal data)."""
+    if len(failures) == 1:
+        name, exc = failures[0]
+        kind = type(exc) if isinstance(exc, DeliveryError) else HandoverError
+        try:
+            return kind(f"agency {name}: {exc}; its cases wait for the next run")
+        except TypeError:  # an error class with its own constructor keeps its message
+            return exc
+    return DeliveryError(
+        f"{len(failures)} of {of} agencies failed; their cases wait for the next run: "
+        + "; ".join(f"agency {name}: {exc}" for name, exc in failures)
+    )
+
+
+def _send_heads(
+    run: Run,
+    agencies: tuple[Agency, ...],
+    delivered: dict[str, Delivered],
+    closing: Checkpoint,
+) -> None:
+    """Give every agency that received a drop the signed head after this run.
+
+    A log can always be cut back to an earlier checkpoint and look consistent; the heads the
+    agencies keep are what makes that visible (`audit verify --manifests`). Best effort: a head
+    that does not arrive is superseded by the next drop's manifest.
+    """
+    for agency in agencies:
+        got = delivered.get(agency.name)
+        if not got or not got.drop_ids:
+            continue
+        drop_id = got.drop_ids[-1]
+        path = run.config.outbox / agency.name / drop_id / f"{drop_id}{witness.HEAD_SUFFIX}"
+        try:
+            sftp.deliver(
+                [witness.write_head_file(path, drop_id, closing)],
+                agency.sftp,
+                run.keys.sftp_client_key(),
+                timeout=run.config.run.timeout_seconds,
+            )
+        except (HandoverError, OSError) as exc:
+            run.logger.warning(
+                "%s: the signed audit head did not reach the agency (%s); the next drop's "
+                "manifest carries a later one",
+                agency.name,
+                type(exc).__name__,
+            )

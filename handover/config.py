@@ -75,6 +75,20 @@ class Agency:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """How a run shares the state store and delivers ([run], [delivery])."""
+
+    # A second run waits this long for the one holding the state store, then exits non-zero
+    # naming it. Short: the next schedule, or a retry of the deployment, tries again.
+    lock_wait_seconds: float = 60.0
+    # Network faults are retried after these delays (one retry per entry); the agencies are
+    # delivered to at the same time, so one agency's retries never hold back another's.
+    retry_delay_seconds: tuple[float, ...] = (10.0, 60.0, 300.0)
+    # Connect, authentication and every SFTP operation give up after this long without answer.
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one shop."""
 
@@ -93,6 +107,7 @@ class Config:
     max_quarantine_share: float = 0.05
     compliance: Compliance = field(default_factory=lambda: Compliance())
     key_settings: KeySettings = field(default_factory=lambda: KeySettings("shop"))
+    run: RunSettings = field(default_factory=RunSettings)
 
     def in_scope(self, name: str | None) -> tuple[Agency, ...]:
         """The agencies a run hands over to: `name` only, or all when `name` is None."""
@@ -166,7 +181,34 @@ def load_config(path: Path | str) -> Config:
         ),
         compliance=_compliance(reader),
         key_settings=_key_settings(reader),
+        run=_run_settings(reader),
     )
+
+
+def _run_settings(reader: _Reader) -> RunSettings:
+    run, delivery = reader.table("run"), reader.table("delivery")
+    reader.known(run, "run", {"lock_wait_seconds"})
+    reader.known(delivery, "delivery", {"retry_delay_seconds", "timeout_seconds"})
+    defaults = RunSettings()
+    delays = delivery.get("retry_delay_seconds", list(defaults.retry_delay_seconds))
+    if not isinstance(delays, list) or not all(_seconds(d, minimum=0) for d in delays):
+        raise ConfigError(
+            f"{reader.path}: delivery.retry_delay_seconds must be a list of seconds ≥ 0, one "
+            "per retry ([] for none)"
+        )
+    return RunSettings(
+        lock_wait_seconds=reader.seconds(
+            run, "run.lock_wait_seconds", defaults.lock_wait_seconds, minimum=0
+        ),
+        retry_delay_seconds=tuple(float(d) for d in delays),
+        timeout_seconds=reader.seconds(
+            delivery, "delivery.timeout_seconds", defaults.timeout_seconds, minimum=1
+        ),
+    )
+
+
+def _seconds(value: Any, *, minimum: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and value >= minimum
 
 
 def _rules(
@@ -344,6 +386,21 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
             raise self._fail(key, "a number above 0 and at most 1 (0.05 = 5 %)")
         return float(value)
+
+    def seconds(self, table: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
+        value = table.get(key.rsplit(".", 1)[-1], default)
+        if not _seconds(value, minimum=minimum):
+            raise self._fail(key, f"a number of seconds ≥ {minimum:g}")
+        return float(value)
+
+    def known(self, table: dict[str, Any], key: str, names: set[str]) -> None:
+        """Refuse settings in `[key]` that nobody reads: a typo must not become a default."""
+        unknown = sorted(set(table) - names)
+        if unknown:
+            raise ConfigError(
+                f"{self.path}: [{key}] has unknown setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(names))}"
+            )
 
     def integer(self, table: dict[str, Any], key: str, default: int, *, minimum: int) -> int:
         value = table.get(key.rsplit(".", 1)[-1], default)

@@ -14,7 +14,11 @@ HandoverError
 ├── DeliveryError
 │   ├── HostKeyMismatch      terminal: unknown or changed SFTP host key
 │   └── TransientDeliveryError   retried with backoff
+├── RunLocked                terminal: another live run holds the state store's lease
+├── LedgerConflict           terminal: a drop is not in the state a change needs
 ├── AuditIntegrityError      terminal: names the first broken entry
+├── AuditUnverifiable        terminal: a check could not be made (key or file missing);
+│                            never reported as tampering
 └── UnexpectedError          terminal: any other exception in a task, re-raised by
                              `redaction.logs.safe_errors` with its type and place, not its message
 ```
@@ -89,8 +93,23 @@ class TransientDeliveryError(DeliveryError):
     transient = True
 
 
+class RunLocked(HandoverError):
+    """Another run, still alive, holds the lease of the state store."""
+
+
+class LedgerConflict(HandoverError):
+    """A ledger change does not fit the recorded state (e.g. a drop delivered twice)."""
+
+
 class AuditIntegrityError(HandoverError):
     """The audit log's hash chain is broken."""
+
+
+class AuditUnverifiable(HandoverError):
+    """The audit log could not be checked: a key, a file or a witness is missing or unreadable.
+
+    Not evidence of tampering; the message says what to provide.
+    """
 
 
 class UnexpectedError(HandoverError):

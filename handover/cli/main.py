@@ -12,9 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from handover.errors import HandoverError
+from handover.errors import AuditUnverifiable, HandoverError
 
 DEFAULT_CONFIG = "handover.toml"
 
@@ -87,36 +86,24 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from handover.config import load_config
-    from handover.ledger import audit, consent_log
-    from handover.ledger.store import StateStore
-    from handover.ledger.witness import manifest_heads
+    from handover.ledger import consent_log
+    from handover.ledger.store import open_store
+    from handover.ledger.witness import manifest_heads, shop_verifier
 
     config = load_config(args.config)
-    witnessed, without = manifest_heads(Path(args.manifests)) if args.manifests else ([], 0)
-    store = StateStore(config.state_url)
+    verify_signature = shop_verifier(config.key_dir)
+    witnessed, without = (
+        manifest_heads(Path(args.manifests), verify_signature) if args.manifests else ([], 0)
+    )
+    store = open_store(config, signing=False)
+    status = store.verify(verify_signature=verify_signature, witnessed=witnessed)
     with store.engine.connect() as conn:
-        status = audit.verify(
-            conn, verify_signature=_checkpoint_verifier(config), witnessed=witnessed
-        )
         drops_checked = consent_log.verify(conn)
     print(status.summary())
     print(f"consent log intact for {drops_checked} drops")
     if args.manifests:
-        print(f"{len(witnessed)} manifests checked against the log; {without} carry no audit head")
+        print(f"{len(witnessed)} witnessed heads match the log; {without} manifests carry none")
     return 0
-
-
-def _checkpoint_verifier(config: Any) -> Any:
-    """The verifier of checkpoint signatures: the shop's signing key, audit namespace."""
-    from handover.crypto.keys import KeyDirectory
-    from handover.crypto.sshsig import AUDIT_NAMESPACE, verifier
-
-    def verify(message: bytes, signature: bytes) -> None:
-        # The key is read only when a checkpoint is there to check.
-        public_key = KeyDirectory(config.key_dir).signing_public_key()
-        verifier(public_key, AUDIT_NAMESPACE)(message, signature)
-
-    return verify
 
 
 def cmd_audit_show(args: argparse.Namespace) -> int:
@@ -207,16 +194,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     from handover.config import load_config
     from handover.crypto.keys import KeyDirectory
     from handover.ledger.store import StateStore
-    from handover.ledger.witness import manifest_heads
+    from handover.ledger.witness import manifest_heads, shop_verifier
 
     config = load_config(args.config)
-    witnessed = manifest_heads(Path(args.manifests))[0] if args.manifests else []
+    verify_signature = shop_verifier(config.key_dir)
+    witnessed = manifest_heads(Path(args.manifests), verify_signature)[0] if args.manifests else []
     data = report.collect(
         StateStore(config.state_url),
         start=dt.date.fromisoformat(args.start),
         end=dt.date.fromisoformat(args.end),
         fingerprints=KeyDirectory(config.key_dir).fingerprints(),
-        verify_signature=_checkpoint_verifier(config),
+        verify_signature=verify_signature,
         witnessed=witnessed,
     )
     Path(args.output).write_text(report.render_html(data), encoding="utf-8")
@@ -565,10 +553,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; errors print one clear line and exit 1 (2: a bug)."""
+    """Entry point of the console script; errors print one clear line and exit 1.
+
+    Exit 3: the audit log could not be checked (a key or file is missing); 2: a bug.
+    """
     args = parser().parse_args(argv)
     try:
         return args.func(args)
+    except AuditUnverifiable as exc:
+        print(f"handover: cannot verify: {exc}", file=sys.stderr)
+        return 3
     except HandoverError as exc:
         print(f"handover: error: {exc}", file=sys.stderr)
         return 1

@@ -23,9 +23,8 @@ from handover.config import Config
 from handover.contract import read_csv_rows
 from handover.crypto.envelope import PAYLOAD_SUFFIX
 from handover.errors import EnvelopeError, SourceError
-from handover.ledger import audit
 from handover.ledger.consent_log import consent_log
-from handover.ledger.store import StateStore, drops, handovers
+from handover.ledger.store import StateStore, drops, handovers, open_store
 
 
 @dataclass(frozen=True)
@@ -168,23 +167,17 @@ def subject_report(
 
 def record_request(config: Config, report: SubjectReport) -> None:
     """Audit that the request was answered (the customer id goes to the erasable side table)."""
-    store = StateStore(config.state_url)
-    with store.transaction() as conn:
-        audit.append(
-            conn,
-            [
-                audit.Entry(
-                    "subject-request",
-                    "subject_request_answered",
-                    {
-                        "cases_sent": len(report.sent),
-                        "cases_held": len(report.held),
-                        "values_included": report.values_included,
-                    },
-                    identifiers={"customer_id": report.customer_id},
-                )
-            ],
-        )
+    store = open_store(config)
+    store.record_event(
+        "subject-request",
+        "subject_request_answered",
+        {
+            "cases_sent": len(report.sent),
+            "cases_held": len(report.held),
+            "values_included": report.values_included,
+        },
+        identifiers={"customer_id": report.customer_id},
+    )
     store.engine.dispose()
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from handover.config import load_config
 from handover.crypto.envelope import MANIFEST_SUFFIX
-from handover.ledger import audit
-from handover.ledger.store import StateStore
+from handover.ledger.store import open_store
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ def delete_expired(config_path: str, *, now: dt.datetime, dry_run: bool = False)
     """Delete (or, with `dry_run`, only list) the expired drops; returns their drop ids."""
     config = load_config(config_path)
     days = config.key_settings.archive_retention_days
-    store = StateStore(config.state_url)
+    store = open_store(config)
     archived = archived_drops(config.outbox)
     # A drop still waiting for delivery is not an archive copy yet: it must not be lost.
     waiting = {p.drop_id for a in {d.agency for d in archived} for p in store.pending_drops(a)}
@@ -66,18 +65,12 @@ def delete_expired(config_path: str, *, now: dt.datetime, dry_run: bool = False)
     ids = [d.drop_id for d in doomed]
     if dry_run or not doomed:
         return ids
-    with store.transaction() as conn:
-        # Audited first: a deletion that fails half-way is retried, never unrecorded.
-        audit.append(
-            conn,
-            [
-                audit.Entry(
-                    f"archive-retention-{uuid.uuid4().hex[:12]}",
-                    "archive_expired",
-                    {"drop_ids": ids, "retention_days": days, "at": now.isoformat()},
-                )
-            ],
-        )
+    # Audited first: a deletion that fails half-way is retried, never unrecorded.
+    store.record_event(
+        f"archive-retention-{uuid.uuid4().hex[:12]}",
+        "archive_expired",
+        {"drop_ids": ids, "retention_days": days, "at": now.isoformat()},
+    )
     for drop in doomed:
         shutil.rmtree(drop.directory)
     return ids

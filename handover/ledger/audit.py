@@ -2,9 +2,16 @@
 
 Every entry stores the SHA-256 of its predecessor, and its own hash covers its sequence number,
 time, run, event and data. Editing an entry, deleting an inner one or reordering entries breaks
-the chain at the first entry affected; `verify` names it. Truncation at the end is caught by the
-signed checkpoints and, should those be deleted too, by the heads the agencies received in their
-manifests (`witnessed`).
+the chain at the first entry affected; `verify` names it.
+
+The end of the log is covered too. A checkpoint is itself an entry (`audit_checkpoint`): it
+carries the shop key's signature over the entry before it, so removing one breaks the chain, and
+forging one needs the key. Every writer closes its work with a checkpoint in the same
+transaction (a run when it ends, a command when it writes), so entries after the newest
+checkpoint can only belong to a run that is still running, or was killed before it could close
+(the next run closes it). Anything else is a log cut back, and `verify` says so. A log cut back to
+an earlier checkpoint is consistent in itself: what catches that are the heads that left the
+shop, in the manifests and head files the agencies keep (`witnessed`).
 
 Identifiers (invoice id, customer id) do not go into an entry's data: they go into the side table
 `audit_identifiers`, and the entry carries `ids_sha256 = SHA-256(salt || identifiers)`. Retention
@@ -32,7 +39,12 @@ from handover.errors import AuditIntegrityError
 
 GENESIS = "0" * 64
 CHECKPOINT_DOMAIN = b"handover-audit-checkpoint-v1"
+CHECKPOINT_EVENT = "audit_checkpoint"
 ERASED_EVENT = "identifiers_erased"
+# The entries with which a run ends; its closing checkpoint is written in the same transaction.
+CLOSING_EVENTS = frozenset({"run_finished", "run_failed", "dry_run"})
+# PostgreSQL: the advisory lock that serialises appends to the chain (any constant will do).
+_APPEND_LOCK = 0x68616E64
 
 Signer = Callable[[bytes], bytes]
 """Signs a message with the shop's key; returns the signature."""
@@ -65,6 +77,7 @@ audit_identifiers = sa.Table(
     sa.Column("erased_at", sa.Text),
 )
 sa.Index("audit_identifiers_customer", audit_identifiers.c.customer_id)
+# Checkpoints of versions before they became chain entries; still checked, no longer written.
 audit_checkpoints = sa.Table(
     "audit_checkpoints",
     metadata,
@@ -111,6 +124,33 @@ class Witness:
 
 
 @dataclass(frozen=True)
+class CheckpointSigner:
+    """Signs checkpoints: the shop's signing key in the audit namespace, and its fingerprint."""
+
+    sign: Signer
+    key_id: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed head: the signature covers `checkpoint_message(head.seq, head.hash, …)`."""
+
+    head: Head
+    signed_at: str
+    key_id: str
+    signature: str  # base64 of what the signer returned
+
+    def as_data(self) -> dict[str, Any]:
+        """The checkpoint as entry data, and as the body of a head file an agency keeps."""
+        return {
+            "head": self.head.as_manifest(),
+            "signed_at": self.signed_at,
+            "key_id": self.key_id,
+            "signature": self.signature,
+        }
+
+
+@dataclass(frozen=True)
 class ChainStatus:
     """What `verify` found."""
 
@@ -132,10 +172,11 @@ class ChainStatus:
         else:
             parts.append("no signed checkpoint")
         if self.witnessed:
-            parts.append(f"{self.witnessed} manifest heads found in the log")
+            parts.append(f"{self.witnessed} heads witnessed by agencies found in the log")
         parts.append(
             f"{self.identifiers} entries with identifiers, {self.erased_identifiers} of them erased"
         )
+        parts.extend(self.notes)
         return "; ".join(parts)
 
 
@@ -171,8 +212,13 @@ def head(conn: sa.Connection) -> Head:
 def append(conn: sa.Connection, entries: Iterable[Entry]) -> str:
     """Append `entries` in order inside the caller's transaction; returns the new head hash.
 
-    The primary key on `seq` makes a concurrent writer fail instead of forking the chain.
+    Appends are serialised: on SQLite by the IMMEDIATE write transaction the ledger opens
+    (`ledger.database`), on PostgreSQL by an advisory lock taken here, so a concurrent writer
+    waits for the head instead of reading a stale one. The primary key on `seq` stays as a last
+    line of defence against a fork.
     """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
     current = head(conn)
     seq, prev = current.seq, current.hash
     at = utc_now()
@@ -231,30 +277,44 @@ def checkpoint_message(seq: int, hash_: str, signed_at: str, key_id: str) -> byt
     )
 
 
-def sign_head(conn: sa.Connection, sign: Signer, *, key_id: str) -> Head | None:
-    """Sign the current head with `sign` and store the checkpoint; None for an empty log.
+def checkpoint(conn: sa.Connection, signer: CheckpointSigner, *, run_id: str) -> Checkpoint | None:
+    """Sign the current head and append the signature as an `audit_checkpoint` entry.
 
-    Signing a head that already has a checkpoint changes nothing.
+    Returns the checkpoint (None for an empty log). A head that is already a checkpoint is
+    not signed again.
     """
     current = head(conn)
     if current.seq == 0:
         return None
-    exists = conn.execute(
-        sa.select(audit_checkpoints.c.seq).where(audit_checkpoints.c.seq == current.seq)
-    ).first()
-    if exists is None:
-        signed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        signature = sign(checkpoint_message(current.seq, current.hash, signed_at, key_id))
-        conn.execute(
-            audit_checkpoints.insert().values(
-                seq=current.seq,
-                hash=current.hash,
-                signed_at=signed_at,
-                key_id=key_id,
-                signature=base64.b64encode(signature).decode("ascii"),
-            )
+    last = conn.execute(
+        sa.select(audit_log.c.event, audit_log.c.data).where(audit_log.c.seq == current.seq)
+    ).one()
+    if last.event == CHECKPOINT_EVENT:
+        data = json.loads(last.data)
+        return Checkpoint(
+            Head(**data["head"]), data["signed_at"], data["key_id"], data["signature"]
         )
-    return current
+    signed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    signature = signer.sign(checkpoint_message(current.seq, current.hash, signed_at, signer.key_id))
+    signed = Checkpoint(
+        current, signed_at, signer.key_id, base64.b64encode(signature).decode("ascii")
+    )
+    append(conn, [Entry(run_id, CHECKPOINT_EVENT, signed.as_data())])
+    return signed
+
+
+def verify_checkpoint_signature(
+    checkpoint: Checkpoint, verify_signature: SignatureVerifier
+) -> bool:
+    """True if the checkpoint's signature is the shop key's over its head."""
+    message = checkpoint_message(
+        checkpoint.head.seq, checkpoint.head.hash, checkpoint.signed_at, checkpoint.key_id
+    )
+    try:
+        signature = base64.b64decode(checkpoint.signature, validate=True)
+        return verify_signature(message, signature) is not False
+    except Exception:  # any verifier's way of saying "bad signature"
+        return False
 
 
 # --------------------------------------------------------------------------- retention
@@ -317,14 +377,16 @@ def verify(
     *,
     verify_signature: SignatureVerifier | None = None,
     witnessed: Iterable[Witness] = (),
+    running: Callable[[str], bool] = lambda run_id: False,
 ) -> ChainStatus:
-    """Check chain, identifiers, checkpoints and witnessed heads; raise naming the first fault.
+    """Check chain, identifiers, checkpoints, tail and witnessed heads; raise at the first fault.
 
     Without `verify_signature`, checkpoints are still matched against the chain, but their
-    signatures are not checked (the status says so).
+    signatures are not checked (the status says so). `running(run_id)` tells whether a run is
+    still alive: only a live run may have entries after the newest checkpoint.
     """
-    checkpoints = {row.seq: row for row in conn.execute(sa.select(audit_checkpoints))}
-    checkpoint_count = len(checkpoints)
+    legacy = {row.seq: row for row in conn.execute(sa.select(audit_checkpoints))}
+    checkpoint_count = len(legacy)
     witnessed = list(witnessed)
     witnesses: dict[int, list[Witness]] = {}
     for witness in witnessed:
@@ -332,6 +394,8 @@ def verify(
     declared_erased: set[int] = set()
     erased_seen: list[int] = []
     with_ids = 0
+    newest_checkpoint = 0
+    tail: list[Any] = []  # (seq, run_id, event) after the newest checkpoint
     prev, expected_seq = GENESIS, 1
     query = (
         sa.select(
@@ -376,8 +440,14 @@ def verify(
         if row.event == ERASED_EVENT:
             for first, last in data.get("seqs", []):
                 declared_erased.update(range(first, last + 1))
-        if row.seq in checkpoints:
-            _check_checkpoint(where, checkpoints.pop(row.seq), row.hash, verify_signature)
+        tail.append((row.seq, row.run_id, row.event))
+        if row.event == CHECKPOINT_EVENT:
+            _check_checkpoint_entry(where, row.seq, data, prev, verify_signature)
+            checkpoint_count += 1
+            newest_checkpoint, tail = row.seq, []
+        if row.seq in legacy:
+            _check_legacy_checkpoint(where, legacy.pop(row.seq), row.hash, verify_signature)
+            newest_checkpoint, tail = row.seq, []
         for witness in witnesses.pop(row.seq, []):
             if witness.hash != row.hash:
                 raise AuditIntegrityError(
@@ -386,7 +456,7 @@ def verify(
                 )
         prev, expected_seq = row.hash, expected_seq + 1
     last = expected_seq - 1
-    for seq in sorted(checkpoints):
+    for seq in sorted(legacy):
         raise AuditIntegrityError(
             f"signed checkpoint at audit entry {seq} points past the end of the log (entry "
             f"{last}): entries after {last} were deleted; restore the audit database from backup"
@@ -394,7 +464,7 @@ def verify(
     for seq in sorted(witnesses):
         raise AuditIntegrityError(
             f"{witnesses[seq][0].source} witnessed audit entry {seq}, but the log ends at entry "
-            f"{last}: it was truncated after that drop; restore the audit database from backup"
+            f"{last}: it was cut back after that; restore the audit database from backup"
         )
     undeclared = [seq for seq in erased_seen if seq not in declared_erased]
     if undeclared:
@@ -410,6 +480,7 @@ def verify(
             f"audit_identifiers holds a row for audit entry {orphan}, past the end of the log "
             f"(entry {last}): the log was truncated; restore the audit database from backup"
         )
+    notes = _check_tail(tail, newest_checkpoint, running)
     return ChainStatus(
         entries=last,
         head=prev,
@@ -418,7 +489,41 @@ def verify(
         witnessed=len(witnessed),
         identifiers=with_ids,
         erased_identifiers=len(erased_seen),
+        notes=notes,
     )
+
+
+def _check_tail(
+    tail: list[tuple[int, str, str]], newest: int, running: Callable[[str], bool]
+) -> tuple[str, ...]:
+    """Entries after the newest checkpoint must belong to live runs; returns notes on those."""
+    notes = []
+    runs: dict[str, list[tuple[int, str]]] = {}
+    for seq, run_id, event in tail:
+        runs.setdefault(run_id, []).append((seq, event))
+    after = f"the newest signed checkpoint (entry {newest})" if newest else "any signed checkpoint"
+    for run_id, entries in runs.items():
+        first, last = entries[0][0], entries[-1][0]
+        one = first == last
+        span = f"audit entry {first}" if one else f"audit entries {first}–{last}"
+        come, belong = ("comes", "belongs") if one else ("come", "belong")
+        closed = next((seq for seq, event in entries if event in CLOSING_EVENTS), None)
+        if closed is not None:
+            raise AuditIntegrityError(
+                f"run {run_id} ended at audit entry {closed}, but the signed checkpoint it wrote "
+                "with its end is missing: the log was cut back or a checkpoint deleted; restore "
+                "the audit database from backup"
+            )
+        if running(run_id):
+            notes.append(f"{span} {belong} to run {run_id}, still running")
+            continue
+        raise AuditIntegrityError(
+            f"{span} {come} after {after} and {belong} to run {run_id}, which is not running: "
+            "either that run was killed before it could close the log (the next `handover run` "
+            "closes it; run it, then verify again), or the log was cut back and its checkpoint "
+            "removed (then restore the audit database from backup)"
+        )
+    return tuple(notes)
 
 
 def _check_identifiers(where: str, row: Any, digest: str) -> bool:
@@ -448,27 +553,48 @@ def _check_identifiers(where: str, row: Any, digest: str) -> bool:
     return False
 
 
-def _check_checkpoint(
-    where: str, checkpoint: Any, entry_hash_: str, verify_signature: SignatureVerifier | None
+def _check_checkpoint_entry(
+    where: str,
+    seq: int,
+    data: dict[str, Any],
+    prev_hash: str,
+    verify_signature: SignatureVerifier | None,
 ) -> None:
-    if checkpoint.hash != entry_hash_:
+    try:
+        signed = Checkpoint(
+            Head(int(data["head"]["seq"]), str(data["head"]["hash"])),
+            str(data["signed_at"]),
+            str(data["key_id"]),
+            str(data["signature"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise AuditIntegrityError(
+            f"{where} is not a well-formed checkpoint; restore the audit database from backup"
+        ) from None
+    if (signed.head.seq, signed.head.hash) != (seq - 1, prev_hash):
+        raise AuditIntegrityError(
+            f"{where} signs entry {signed.head.seq}, not the entry before it: a checkpoint was "
+            "moved or the log rewritten; restore the audit database from backup"
+        )
+    if verify_signature is not None and not verify_checkpoint_signature(signed, verify_signature):
+        raise AuditIntegrityError(
+            f"the signature of {where} is invalid (key {signed.key_id}): the checkpoint was "
+            "forged or altered; restore the audit database from backup"
+        )
+
+
+def _check_legacy_checkpoint(
+    where: str, row: Any, entry_hash_: str, verify_signature: SignatureVerifier | None
+) -> None:
+    if row.hash != entry_hash_:
         raise AuditIntegrityError(
             f"{where} does not match the signed checkpoint at it: the log was rewritten "
             "after it was signed; restore the audit database from backup"
         )
-    if verify_signature is None:
-        return
-    message = checkpoint_message(
-        checkpoint.seq, checkpoint.hash, checkpoint.signed_at, checkpoint.key_id
-    )
-    try:
-        signature = base64.b64decode(checkpoint.signature, validate=True)
-        valid = verify_signature(message, signature) is not False
-    except Exception:  # any verifier's way of saying "bad signature"
-        valid = False
-    if not valid:
+    signed = Checkpoint(Head(row.seq, row.hash), row.signed_at, row.key_id, row.signature)
+    if verify_signature is not None and not verify_checkpoint_signature(signed, verify_signature):
         raise AuditIntegrityError(
-            f"the signed checkpoint at {where} has an invalid signature (key {checkpoint.key_id}):"
+            f"the signed checkpoint at {where} has an invalid signature (key {row.key_id}):"
             " the checkpoint was forged or altered; restore the audit database from backup"
         )
 

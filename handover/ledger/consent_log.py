@@ -48,6 +48,8 @@ consent_log = sa.Table(
     sa.Column("consent_source", sa.Text),
 )
 sa.Index("consent_log_customer", consent_log.c.customer_id)
+# The ledger's drops table (defined in ledger.store, which imports this module): ids only.
+_drops = sa.table("drops", sa.column("drop_id"))
 
 
 @dataclass(frozen=True)
@@ -169,18 +171,21 @@ def store(conn: sa.Connection, entries: Sequence[ConsentLogRecord]) -> int:
 
 
 def verify(conn: sa.Connection) -> int:
-    """Check each drop's stored log against the digest in its `drop_prepared` entry.
+    """Check each recorded drop's log against the digest in its `drop_prepared` entry.
 
-    Returns the number of drops checked; raises `AuditIntegrityError` naming the drop.
+    A `drop_prepared` entry without a drop row is a sealing that an older version never finished
+    (today both are written in one transaction): there is no log to check. Returns the number
+    of drops checked; raises `AuditIntegrityError` naming the drop.
     """
     checked = 0
     prepared = sa.select(audit.audit_log.c.seq, audit.audit_log.c.data).where(
         audit.audit_log.c.event == "drop_prepared"
     )
+    recorded = set(conn.execute(sa.select(_drops.c.drop_id)).scalars())
     for seq, data in conn.execute(prepared):
         fields = json.loads(data)
         expected = fields.get("consent_log_sha256")
-        if expected is None:
+        if expected is None or fields.get("drop_id") not in recorded:
             continue
         stored = conn.execute(
             sa.select(consent_log).where(consent_log.c.drop_id == fields["drop_id"])

@@ -61,8 +61,7 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
     """Erase what is past retention on `today`; every erasure is audited."""
     limit = cutoff(today, years)
     before = limit.isoformat()
-    run_id = f"retention-{uuid.uuid4().hex[:12]}"
-    with store.transaction() as conn:
+    with store.engine.connect() as conn:
         seqs = list(
             conn.execute(
                 sa.select(audit.audit_identifiers.c.seq)
@@ -70,61 +69,45 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
                 .where(audit.audit_log.c.at < before, audit.audit_identifiers.c.erased_at.is_(None))
             ).scalars()
         )
-        expired = conn.execute(
-            sa.select(drops.c.drop_id).where(
-                drops.c.status == "delivered", drops.c.delivered_at < before
-            )
-        ).all()
-        drop_ids = [d.drop_id for d in expired]
-        old_runs = sa.select(runs.c.run_id).where(runs.c.as_of < before)
-        consent_rows = _count(
-            conn,
-            consent_log,
-            consent_log.c.drop_id.in_(drop_ids),
-            consent_log.c.invoice_id.is_not(None),
+        drop_ids = list(
+            conn.execute(
+                sa.select(drops.c.drop_id).where(
+                    drops.c.status == "delivered", drops.c.delivered_at < before
+                )
+            ).scalars()
         )
-        handover_rows = _count(conn, handovers, handovers.c.drop_id.in_(drop_ids))
-        decision_rows = _count(conn, decisions, decisions.c.run_id.in_(old_runs))
-        quarantine_rows = _count(conn, quarantine, quarantine.c.run_id.in_(old_runs))
+        old_runs = sa.select(runs.c.run_id).where(runs.c.as_of < before)
         result = RetentionResult(
             cutoff=limit,
             identifiers_erased=len(seqs),
-            consent_rows_erased=consent_rows,
-            handovers_removed=handover_rows,
-            decisions_removed=decision_rows,
-            quarantine_removed=quarantine_rows,
+            consent_rows_erased=_count(
+                conn,
+                consent_log,
+                consent_log.c.drop_id.in_(drop_ids),
+                consent_log.c.invoice_id.is_not(None),
+            ),
+            handovers_removed=_count(conn, handovers, handovers.c.drop_id.in_(drop_ids)),
+            decisions_removed=_count(conn, decisions, decisions.c.run_id.in_(old_runs)),
+            quarantine_removed=_count(conn, quarantine, quarantine.c.run_id.in_(old_runs)),
             dry_run=dry_run,
         )
-        if dry_run:
-            return result
-        data = {"cutoff": before, "identifier_years": years}
-        audit.erase_identifiers(conn, seqs, run_id=run_id, data=data)
-        if drop_ids:
-            conn.execute(
-                consent_log.update()
-                .where(consent_log.c.drop_id.in_(drop_ids))
-                .values(invoice_id=None, customer_id=None)
-            )
-            conn.execute(handovers.delete().where(handovers.c.drop_id.in_(drop_ids)))
-        conn.execute(decisions.delete().where(decisions.c.run_id.in_(old_runs)))
-        conn.execute(quarantine.delete().where(quarantine.c.run_id.in_(old_runs)))
-        audit.append(
-            conn,
-            [
-                audit.Entry(
-                    run_id,
-                    "retention_run",
-                    {
-                        **data,
-                        "identifiers_erased": result.identifiers_erased,
-                        "consent_rows_erased": result.consent_rows_erased,
-                        "handovers_removed": result.handovers_removed,
-                        "decisions_removed": result.decisions_removed,
-                        "quarantine_removed": result.quarantine_removed,
-                    },
-                )
-            ],
-        )
+    if dry_run:
+        return result
+    store.apply_retention(
+        f"retention-{uuid.uuid4().hex[:12]}",
+        identifier_seqs=seqs,
+        drop_ids=drop_ids,
+        runs_before=before,
+        data={
+            "cutoff": before,
+            "identifier_years": years,
+            "identifiers_erased": result.identifiers_erased,
+            "consent_rows_erased": result.consent_rows_erased,
+            "handovers_removed": result.handovers_removed,
+            "decisions_removed": result.decisions_removed,
+            "quarantine_removed": result.quarantine_removed,
+        },
+    )
     return result
 
 

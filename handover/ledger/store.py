@@ -1,9 +1,20 @@
-"""Our own state store: runs, per-case decisions, drops and the cases in them.
+"""The ledger: runs, per-case decisions, drops and their cases, with the audit log beside them.
 
-It lives in the same SQL database as the audit log (`[state] url`). A drop is `prepared` once
-sealed and `delivered` once every file reached the agency; only cases in a delivered drop count as
-handed over (rule 10). A prepared drop that was not delivered is retried before any new drop is
-built, so a case is never lost between two runs and never sent twice.
+This module is the only writer of the state and audit tables, and every change commits together
+with its audit entries in one transaction. It lives in one SQL database (`[state] url`).
+
+A run holds the lease of the state store (`ledger.lease`) from start to end; a dry run needs
+none. A drop moves through recorded states, and only a delivered drop's cases count as handed
+over (rule 10; the table `delivered_cases` keys them by invoice, so no invoice is in two
+delivered drops):
+
+```
+prepared ──sealed──▶ sealed ──delivered──▶ delivered
+    │                  │
+    └──abandoned◀──────┘  sealing failed, or never finished (a killed run), or the files are lost
+```
+`prepared` is written in one transaction with the drop's cases, its consent log and its
+`drop_prepared` entry, before anything is sealed: no crash leaves one without the others.
 Nothing here holds personal data: invoice ids, reason codes, pseudonyms and counts.
 """
 
@@ -11,7 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +33,12 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from handover.errors import ConfigError
-from handover.ledger import audit, guards
+from handover.config import Config
+from handover.crypto.keys import KeyDirectory
+from handover.crypto.sshsig import AUDIT_NAMESPACE, Signer
+from handover.errors import ConfigError, LedgerConflict, RunLocked
+from handover.ledger import audit, consent_log, guards, lease
+from handover.ledger.database import create_engine, lock_schema, write_transaction
 
 metadata = audit.metadata
 runs = sa.Table(
@@ -32,9 +49,12 @@ runs = sa.Table(
     sa.Column("as_of", sa.Text, nullable=False),
     sa.Column("agency", sa.Text, nullable=False),
     sa.Column("dry_run", sa.Boolean, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),  # running | succeeded | failed
+    sa.Column("status", sa.Text, nullable=False),  # running | succeeded | failed | killed
     sa.Column("finished_at", sa.Text),
     sa.Column("counts", sa.Text),
+    sa.Column("host", sa.Text),
+    sa.Column("pid", sa.Integer),
+    sa.Column("alive_until", sa.Text),  # the heartbeat, for other hosts
 )
 decisions = sa.Table(
     "decisions",
@@ -54,12 +74,15 @@ drops = sa.Table(
     sa.Column("directory", sa.Text, nullable=False),
     sa.Column("files", sa.Text, nullable=False),  # JSON list, in upload order
     sa.Column("case_count", sa.Integer, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),  # prepared | delivered
+    sa.Column("status", sa.Text, nullable=False),  # prepared | sealed | delivered | abandoned
     sa.Column("prepared_at", sa.Text, nullable=False),
     sa.Column("delivered_at", sa.Text),
     # The policy the drop was made under; it goes into every audit entry about the drop.
     sa.Column("policy_version", sa.Text),
     sa.Column("policy_sha256", sa.Text),
+    sa.Column("sealed_at", sa.Text),
+    sa.Column("abandoned_at", sa.Text),
+    sa.Column("abandon_reason", sa.Text),
 )
 handovers = sa.Table(
     "handovers",
@@ -71,6 +94,14 @@ handovers = sa.Table(
     sa.Column("columns", sa.Text, nullable=False),  # the columns sent non-empty
 )
 sa.Index("handovers_invoice", handovers.c.invoice_id)
+sa.Index("handovers_drop", handovers.c.drop_id)
+# One row per invoice in a delivered drop: the primary key is what forbids a second delivery.
+delivered_cases = sa.Table(
+    "delivered_cases",
+    metadata,
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("drop_id", sa.Text, sa.ForeignKey("drops.drop_id"), nullable=False),
+)
 # Cases held back by a suite's row-level checks (handover.run.quarantine): ids and codes, no values.
 quarantine = sa.Table(
     "quarantine",
@@ -80,40 +111,29 @@ quarantine = sa.Table(
     sa.Column("suite", sa.Text, primary_key=True),
     sa.Column("reasons", sa.Text, nullable=False),  # comma-separated quarantine reason codes
 )
+ledger_meta = sa.Table(
+    "ledger_meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+SCHEMA_VERSION = "2"  # 2: drops have a `sealed` state; delivered_cases
+
+LIVE_DROP_STATES = ("prepared", "sealed")
 
 
 def now() -> str:
     """UTC now as ISO text, the time format of the state store."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return _now().isoformat(timespec="seconds")
 
 
-def _add_missing_columns(conn: sa.Connection) -> None:
-    """Bring a state database made by an older version up to date: add its missing columns.
-
-    Only nullable columns are ever added to existing tables, so old rows stay valid (NULL).
-    """
-    inspector = sa.inspect(conn)
-    existing = set(inspector.get_table_names())
-    for table in metadata.sorted_tables:
-        if table.name not in existing:
-            continue
-        have = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in have:
-                continue
-            if not column.nullable:
-                raise ConfigError(
-                    f"the state database's table {table.name} lacks column {column.name}, "
-                    "which cannot be added to existing rows; move the old state database "
-                    "aside and start a new one"
-                )
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
 class PreparedDrop:
-    """A sealed drop waiting for delivery."""
+    """A drop the ledger knows: where its files are (or will be), and how many cases it holds."""
 
     drop_id: str
     run_id: str
@@ -121,14 +141,20 @@ class PreparedDrop:
     directory: Path
     files: tuple[Path, ...]
     case_count: int
+    status: str = "prepared"
 
 
 class StateStore:
-    """Access to the state database; every write is one transaction."""
+    """Access to the state database; every write is one transaction with its audit entries.
 
-    def __init__(self, url: str) -> None:
+    `signer` signs the checkpoints that close a run or a command's change; without it (tests,
+    read-only use) no checkpoint is written.
+    """
+
+    def __init__(self, url: str, *, signer: audit.CheckpointSigner | None = None) -> None:
+        self.signer = signer
         try:
-            self.engine = sa.create_engine(url)
+            self.engine = create_engine(url)
         except (sa.exc.ArgumentError, ImportError) as exc:
             hint = "; install the driver: pip install 'handover[postgresql]'"
             raise ConfigError(
@@ -141,10 +167,14 @@ class StateStore:
             ) from None
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self._heartbeats: dict[str, _Heartbeat] = {}
         try:
-            metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
+                lock_schema(conn)
+                metadata.create_all(conn)
                 _add_missing_columns(conn)
+                _migrate(conn)
+                lease.ensure_row(conn)
                 # Refuse UPDATE/DELETE on the audit tables where the database supports triggers.
                 guards.install(conn)
         except sa.exc.OperationalError as exc:
@@ -156,26 +186,174 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """A connection inside one transaction, committed on success."""
-        with self.engine.begin() as conn:
+        """A connection inside one write transaction, committed on success."""
+        with write_transaction(self.engine) as conn:
             yield conn
 
+    # ----------------------------------------------------------------------- runs and the lease
+
     def start_run(
-        self, run_id: str, *, as_of: dt.date, agency: str, dry_run: bool, data: Mapping[str, Any]
+        self,
+        run_id: str,
+        *,
+        as_of: dt.date,
+        agency: str,
+        dry_run: bool,
+        data: Mapping[str, Any],
+        lock_wait_seconds: float = 0,
     ) -> None:
-        """Register a run and write its first audit entry."""
+        """Register a run and write its first audit entry; a real run first takes the lease.
+
+        Runs whose process died are closed first (`run_killed`, and `lease_taken_over` when the
+        dead run held the lease). A live holder is waited for up to `lock_wait_seconds`, then
+        `RunLocked` names it.
+        """
+        deadline = _now() + dt.timedelta(seconds=lock_wait_seconds)
+        while True:
+            with self.transaction() as conn:
+                holder = self._try_start(conn, run_id, as_of, agency, dry_run, data)
+                if holder is None:
+                    break
+                if _now() >= deadline:
+                    raise RunLocked(
+                        f"the state store is in use by {holder.describe()}; this run did not "
+                        f"start. Wait for that run to end (waited {lock_wait_seconds:g} s; "
+                        "[run] lock_wait_seconds sets how long)"
+                    )
+            _sleep_until(min(deadline, _now() + dt.timedelta(seconds=1)))
+        self._heartbeats[run_id] = _Heartbeat(self, run_id)
+
+    def _try_start(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        as_of: dt.date,
+        agency: str,
+        dry_run: bool,
+        data: Mapping[str, Any],
+    ) -> lease.RunProcess | None:
+        """Start the run in `conn`'s transaction; the live lease holder instead, if there is one."""
+        moment = _now()
+        held_by = lease.holder(conn)
+        holder = self._process(conn, held_by) if held_by else None
+        holder_death = holder.death(moment) if holder else "its run is not running"
+        if not dry_run and holder is not None and holder_death is None:
+            return holder
+        entries = self._close_dead_runs(conn, run_id, moment)
+        if not dry_run:
+            if held_by is not None:
+                entries.append(
+                    audit.Entry(
+                        run_id, "lease_taken_over", {"from_run": held_by, "why": holder_death}
+                    )
+                )
+            if not lease.take(conn, run_id, previous=held_by, now=moment):
+                raise LedgerConflict("the run lease changed while it was taken; start again")
+        conn.execute(
+            runs.insert().values(
+                run_id=run_id,
+                started_at=moment.isoformat(timespec="seconds"),
+                as_of=as_of.isoformat(),
+                agency=agency,
+                dry_run=dry_run,
+                status="running",
+                host=lease.this_host(),
+                pid=os.getpid(),
+                alive_until=lease.alive_until(moment),
+            )
+        )
+        if entries:
+            # The dead runs' entries are closed at once: the log has no open tail of theirs.
+            self._append_closed(conn, run_id, entries)
+        audit.append(conn, [audit.Entry(run_id, "run_started", data)])
+        return None
+
+    def _close_dead_runs(
+        self, conn: sa.Connection, run_id: str, moment: dt.datetime
+    ) -> list[audit.Entry]:
+        dead = []
+        for row in conn.execute(sa.select(runs).where(runs.c.status == "running")):
+            process = lease.RunProcess(
+                row.run_id, row.host, row.pid, row.started_at, row.alive_until
+            )
+            why = process.death(moment)
+            if why is not None:
+                dead.append((row.run_id, why, row.host, row.pid))
+        for dead_id, _why, _host, _pid in dead:
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id == dead_id)
+                .values(status="killed", finished_at=moment.isoformat(timespec="seconds"))
+            )
+        return [
+            audit.Entry(run_id, "run_killed", {"run_id": d, "why": why, "host": h, "pid": p})
+            for d, why, h, p in dead
+        ]
+
+    def _process(self, conn: sa.Connection, run_id: str) -> lease.RunProcess | None:
+        row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+        if row is None or row.status != "running":
+            return None
+        return lease.RunProcess(row.run_id, row.host, row.pid, row.started_at, row.alive_until)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Tell other hosts the run is alive for another `lease.ALIVE_SECONDS`."""
         with self.transaction() as conn:
             conn.execute(
-                runs.insert().values(
-                    run_id=run_id,
-                    started_at=now(),
-                    as_of=as_of.isoformat(),
-                    agency=agency,
-                    dry_run=dry_run,
-                    status="running",
-                )
+                runs.update()
+                .where(runs.c.run_id == run_id, runs.c.status == "running")
+                .values(alive_until=lease.alive_until(_now()))
             )
-            audit.append(conn, [audit.Entry(run_id, "run_started", data)])
+
+    def is_running(self, run_id: str) -> bool:
+        """True while run `run_id` is registered as running and its process is alive."""
+        with self.engine.connect() as conn:
+            process = self._process(conn, run_id)
+        return process is not None and process.death(_now()) is None
+
+    def finish_run(
+        self, run_id: str, *, status: str, counts: Mapping[str, Any], event: str
+    ) -> audit.Checkpoint | None:
+        """Close a run: final counts, how it ended, the closing checkpoint, the lease freed."""
+        heartbeat = self._heartbeats.pop(run_id, None)
+        if heartbeat is not None:
+            heartbeat.stop()
+        with self.transaction() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(status=status, finished_at=now(), counts=json.dumps(dict(counts)))
+            )
+            checkpoint = self._append_closed(conn, run_id, [audit.Entry(run_id, event, counts)])
+            lease.release(conn, run_id)
+        return checkpoint
+
+    def checkpoint(self, run_id: str) -> audit.Checkpoint | None:
+        """Sign the head now (nothing is written without a signer)."""
+        if self.signer is None:
+            return None
+        with self.transaction() as conn:
+            return audit.checkpoint(conn, self.signer, run_id=run_id)
+
+    def _append_closed(
+        self, conn: sa.Connection, run_id: str, entries: Sequence[audit.Entry]
+    ) -> audit.Checkpoint | None:
+        """Append `entries` and close them with a checkpoint, in the caller's transaction."""
+        audit.append(conn, entries)
+        if self.signer is None:
+            return None
+        return audit.checkpoint(conn, self.signer, run_id=run_id)
+
+    def _require_lease(self, conn: sa.Connection, run_id: str) -> None:
+        held_by = lease.holder(conn)
+        if held_by != run_id:
+            raise LedgerConflict(
+                f"run {run_id} does not hold the lease of the state store (held by "
+                f"{held_by or 'nobody'}): it was declared dead and must not change drops; "
+                "it stops here"
+            )
+
+    # ----------------------------------------------------------------------- decisions
 
     def record_decisions(
         self, run_id: str, reasons: pd.Series, agency: pd.Series, counts: Mapping[str, int]
@@ -194,20 +372,37 @@ class StateStore:
             audit.append(conn, [audit.Entry(run_id, "cases_decided", {"counts": dict(counts)})])
 
     def handed_over(self) -> set[str]:
-        """Invoice ids in delivered drops (rule 10)."""
-        query = (
+        """Invoice ids in delivered drops."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(delivered_cases.c.invoice_id)).scalars())
+
+    def in_drops(self) -> set[str]:
+        """Invoice ids in a delivered drop or in one still on its way (rule 10)."""
+        waiting = (
             sa.select(handovers.c.invoice_id)
             .join(drops, drops.c.drop_id == handovers.c.drop_id)
-            .where(drops.c.status == "delivered")
+            .where(drops.c.status.in_(LIVE_DROP_STATES))
         )
         with self.engine.connect() as conn:
-            return set(conn.execute(query).scalars())
+            delivered = set(conn.execute(sa.select(delivered_cases.c.invoice_id)).scalars())
+            return delivered | set(conn.execute(waiting).scalars())
+
+    # ----------------------------------------------------------------------- drops
 
     def prepare_drop(
-        self, drop: PreparedDrop, cases: pd.DataFrame, data: Mapping[str, Any]
-    ) -> None:
-        """Record a sealed drop and its cases (invoice_id index; customer_id, case_ref, columns)."""
+        self,
+        drop: PreparedDrop,
+        cases: pd.DataFrame,
+        consent_records: Sequence[consent_log.ConsentLogRecord],
+        data: Mapping[str, Any],
+    ) -> audit.Head:
+        """Record a drop before it is sealed: row, cases, consent log and `drop_prepared`.
+
+        `cases` is indexed by invoice_id with customer_id, case_ref and columns. Returns the
+        audit head after `drop_prepared`, which goes into the manifest.
+        """
         with self.transaction() as conn:
+            self._require_lease(conn, drop.run_id)
             conn.execute(
                 drops.insert().values(
                     drop_id=drop.drop_id,
@@ -228,25 +423,64 @@ class StateStore:
                 handovers.insert(),
                 rows.reset_index().assign(drop_id=drop.drop_id).to_dict("records"),
             )
-            audit.append(conn, [audit.Entry(drop.run_id, "drop_sealed", data)])
+            consent_log.store(conn, consent_records)
+            return audit.append_one(conn, audit.Entry(drop.run_id, "drop_prepared", data))
 
-    def announce_drop(self, run_id: str, data: Mapping[str, Any]) -> audit.Head:
-        """Audit `drop_prepared` before sealing; the head returned goes into the manifest."""
+    def mark_sealed(self, run_id: str, drop_id: str, data: Mapping[str, Any]) -> None:
+        """A prepared drop's files are complete on disk: it may now be delivered."""
         with self.transaction() as conn:
-            return audit.append_one(conn, audit.Entry(run_id, "drop_prepared", data))
+            self._require_lease(conn, run_id)
+            self._move(conn, drop_id, "prepared", "sealed", sealed_at=now())
+            audit.append(conn, [audit.Entry(run_id, "drop_sealed", data)])
 
-    def checkpoint(self, sign: audit.Signer, *, key_id: str) -> audit.Head | None:
-        """Sign the audit head with the shop's key (at the end of every run)."""
+    def abandon_drop(self, run_id: str, drop_id: str, reason: str) -> bool:
+        """Give up a prepared or sealed drop that never reached the agency; False if it had ended.
+
+        Its cases are free for a new drop. `reason` is a fixed phrase or an error type, never a
+        message that could quote data.
+        """
         with self.transaction() as conn:
-            return audit.sign_head(conn, sign, key_id=key_id)
+            drop = conn.execute(sa.select(drops).where(drops.c.drop_id == drop_id)).one()
+            if drop.status not in LIVE_DROP_STATES:
+                return False
+            conn.execute(
+                drops.update()
+                .where(drops.c.drop_id == drop_id)
+                .values(status="abandoned", abandoned_at=now(), abandon_reason=reason)
+            )
+            policy = {"policy_version": drop.policy_version, "policy_sha256": drop.policy_sha256}
+            audit.append(
+                conn,
+                [
+                    audit.Entry(
+                        run_id,
+                        "drop_abandoned",
+                        {
+                            "drop_id": drop_id,
+                            "agency": drop.agency,
+                            "was": drop.status,
+                            "reason": reason,
+                            **policy,
+                        },
+                    )
+                ],
+            )
+            return True
+
+    def unsealed_drops(self) -> list[PreparedDrop]:
+        """Drops recorded as prepared whose sealing never finished (their run was killed)."""
+        return self._drops(drops.c.status == "prepared")
+
+    def waiting_drops(self, agency: str) -> list[PreparedDrop]:
+        """Sealed drops for `agency` that were not delivered yet, oldest first."""
+        return self._drops(drops.c.status == "sealed", drops.c.agency == agency)
 
     def pending_drops(self, agency: str) -> list[PreparedDrop]:
-        """Sealed drops for `agency` that were not delivered yet, oldest first."""
-        query = (
-            sa.select(drops)
-            .where(drops.c.status == "prepared", drops.c.agency == agency)
-            .order_by(drops.c.prepared_at)
-        )
+        """Drops for `agency` that are not delivered or abandoned (never to be deleted)."""
+        return self._drops(drops.c.status.in_(LIVE_DROP_STATES), drops.c.agency == agency)
+
+    def _drops(self, *where: sa.ColumnElement[bool]) -> list[PreparedDrop]:
+        query = sa.select(drops).where(*where).order_by(drops.c.prepared_at, drops.c.drop_id)
         with self.engine.connect() as conn:
             return [
                 PreparedDrop(
@@ -256,19 +490,38 @@ class StateStore:
                     directory=Path(row.directory),
                     files=tuple(Path(row.directory) / name for name in json.loads(row.files)),
                     case_count=row.case_count,
+                    status=row.status,
                 )
                 for row in conn.execute(query)
             ]
 
     def commit_drop(self, run_id: str, drop_id: str, receipt: Mapping[str, Any]) -> int:
-        """Mark a drop delivered and audit each of its cases; returns the number of cases."""
+        """Record a sealed drop as delivered and audit each of its cases; returns their number.
+
+        Idempotent: a drop already delivered is left as it is (returns 0). Only a sealed drop
+        becomes delivered, and an invoice already in another delivered drop refuses the commit.
+        """
         with self.transaction() as conn:
             drop = conn.execute(sa.select(drops).where(drops.c.drop_id == drop_id)).one()
-            conn.execute(
-                drops.update()
-                .where(drops.c.drop_id == drop_id)
-                .values(status="delivered", delivered_at=now())
-            )
+            if drop.status == "delivered":
+                return 0
+            self._require_lease(conn, run_id)
+            self._move(conn, drop_id, "sealed", "delivered", delivered_at=now())
+            try:
+                conn.execute(
+                    delivered_cases.insert().from_select(
+                        ["invoice_id", "drop_id"],
+                        sa.select(handovers.c.invoice_id, handovers.c.drop_id).where(
+                            handovers.c.drop_id == drop_id
+                        ),
+                    )
+                )
+            except sa.exc.IntegrityError:
+                raise LedgerConflict(
+                    f"drop {drop_id} holds a case that is already in another delivered drop; "
+                    "nothing was recorded. Run `handover audit show --event drop_delivered` and "
+                    "report this: a case must never reach an agency twice"
+                ) from None
             cases = conn.execute(sa.select(handovers).where(handovers.c.drop_id == drop_id)).all()
             policy = {"policy_version": drop.policy_version, "policy_sha256": drop.policy_sha256}
             audit.append(
@@ -296,17 +549,66 @@ class StateStore:
             )
             return len(cases)
 
-    def finish_run(
-        self, run_id: str, *, status: str, counts: Mapping[str, Any], event: str
+    def _move(
+        self, conn: sa.Connection, drop_id: str, before: str, after: str, **values: Any
     ) -> None:
-        """Close a run with its final counts and audit how it ended."""
-        with self.transaction() as conn:
-            conn.execute(
-                runs.update()
-                .where(runs.c.run_id == run_id)
-                .values(status=status, finished_at=now(), counts=json.dumps(dict(counts)))
+        result = conn.execute(
+            drops.update()
+            .where(drops.c.drop_id == drop_id, drops.c.status == before)
+            .values(status=after, **values)
+        )
+        if result.rowcount != 1:
+            status = conn.execute(
+                sa.select(drops.c.status).where(drops.c.drop_id == drop_id)
+            ).scalar()
+            raise LedgerConflict(
+                f"drop {drop_id} is {status or 'unknown'}, not {before}: it cannot become "
+                f"{after}; nothing was recorded"
             )
-            audit.append(conn, [audit.Entry(run_id, event, dict(counts))])
+
+    # ----------------------------------------------------------------------- one-off commands
+
+    def record_event(
+        self,
+        run_id: str,
+        event: str,
+        data: Mapping[str, Any],
+        identifiers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Audit what a command did (a subject request answered, drops deleted), closed."""
+        with self.transaction() as conn:
+            self._append_closed(conn, run_id, [audit.Entry(run_id, event, data, identifiers)])
+
+    def apply_retention(
+        self,
+        run_id: str,
+        *,
+        identifier_seqs: Sequence[int],
+        drop_ids: Sequence[str],
+        runs_before: str,
+        data: Mapping[str, Any],
+    ) -> None:
+        """Erase what retention found past its period, audited and closed in one transaction."""
+        old_runs = sa.select(runs.c.run_id).where(runs.c.as_of < runs_before)
+        with self.transaction() as conn:
+            audit.erase_identifiers(
+                conn, identifier_seqs, run_id=run_id, data={k: data[k] for k in _CUTOFF_KEYS}
+            )
+            if drop_ids:
+                conn.execute(
+                    consent_log.consent_log.update()
+                    .where(consent_log.consent_log.c.drop_id.in_(drop_ids))
+                    .values(invoice_id=None, customer_id=None)
+                )
+                conn.execute(
+                    delivered_cases.delete().where(delivered_cases.c.drop_id.in_(drop_ids))
+                )
+                conn.execute(handovers.delete().where(handovers.c.drop_id.in_(drop_ids)))
+            conn.execute(decisions.delete().where(decisions.c.run_id.in_(old_runs)))
+            conn.execute(quarantine.delete().where(quarantine.c.run_id.in_(old_runs)))
+            self._append_closed(conn, run_id, [audit.Entry(run_id, "retention_run", data)])
+
+    # ----------------------------------------------------------------------- reading
 
     def decision_history(self, invoice_id: str) -> list[dict[str, Any]]:
         """Every run's decision for one invoice, newest first, with the run's as_of and agency."""
@@ -333,6 +635,7 @@ class StateStore:
             sa.select(drops.c.drop_id, drops.c.agency, drops.c.status, drops.c.delivered_at)
             .join(handovers, handovers.c.drop_id == drops.c.drop_id)
             .where(handovers.c.invoice_id == invoice_id)
+            .order_by(drops.c.prepared_at)
         )
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]
@@ -390,3 +693,113 @@ class StateStore:
             query = query.where(quarantine.c.invoice_id == invoice_id)
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]
+
+    def verify(
+        self,
+        *,
+        verify_signature: audit.SignatureVerifier | None = None,
+        witnessed: Sequence[audit.Witness] = (),
+    ) -> audit.ChainStatus:
+        """`audit.verify` with this store's knowledge of which runs are still alive."""
+        with self.engine.connect() as conn:
+            return audit.verify(
+                conn,
+                verify_signature=verify_signature,
+                witnessed=witnessed,
+                running=self.is_running,
+            )
+
+
+_CUTOFF_KEYS = ("cutoff", "identifier_years")
+
+
+def open_store(config: Config, *, signing: bool = True) -> StateStore:
+    """The state store of `config`; with `signing`, one that closes its changes with a
+    checkpoint signed by the shop's key (a missing key is an error, not an unsigned log)."""
+    signer = None
+    if signing:
+        shop = Signer.from_key_file(KeyDirectory(config.key_dir).signing_key())
+        signer = audit.CheckpointSigner(shop.for_namespace(AUDIT_NAMESPACE), shop.fingerprint)
+    return StateStore(config.state_url, signer=signer)
+
+
+class _Heartbeat:
+    """A daemon thread that renews a run's `alive_until` until the run ends."""
+
+    def __init__(self, store: StateStore, run_id: str) -> None:
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, args=(store, run_id), name=f"heartbeat {run_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _beat(self, store: StateStore, run_id: str) -> None:
+        while not self._stopped.wait(lease.ALIVE_SECONDS / 4):
+            # A missed beat only shortens what other hosts believe; the next one catches up.
+            try:
+                store.heartbeat(run_id)
+            except sa.exc.SQLAlchemyError:
+                continue
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+def _sleep_until(moment: dt.datetime) -> None:
+    remaining = (moment - _now()).total_seconds()
+    if remaining > 0:
+        threading.Event().wait(remaining)
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Bring a state database made by an older version up to date: add its missing columns.
+
+    Only nullable columns are ever added to existing tables, so old rows stay valid (NULL).
+    """
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise ConfigError(
+                    f"the state database's table {table.name} lacks column {column.name}, "
+                    "which cannot be added to existing rows; move the old state database "
+                    "aside and start a new one"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+
+
+def _migrate(conn: sa.Connection) -> None:
+    """Move data written by schema version 1 into the current states (once)."""
+    version = conn.execute(
+        sa.select(ledger_meta.c.value).where(ledger_meta.c.key == "schema")
+    ).scalar()
+    if version == SCHEMA_VERSION:
+        return
+    if version is None:
+        # Version 1 called a sealed drop waiting for delivery `prepared`.
+        conn.execute(
+            drops.update()
+            .where(drops.c.status == "prepared")
+            .values(status="sealed", sealed_at=drops.c.prepared_at)
+        )
+        first = (
+            sa.select(handovers.c.invoice_id, sa.func.min(handovers.c.drop_id))
+            .join(drops, drops.c.drop_id == handovers.c.drop_id)
+            .where(drops.c.status == "delivered")
+            .group_by(handovers.c.invoice_id)
+        )
+        conn.execute(delivered_cases.insert().from_select(["invoice_id", "drop_id"], first))
+        conn.execute(ledger_meta.insert().values(key="schema", value=SCHEMA_VERSION))
+        return
+    raise ConfigError(
+        f"the state database has schema version {version}, this handover knows "
+        f"{SCHEMA_VERSION}; upgrade handover"
+    )

@@ -1,16 +1,20 @@
-"""Assemble one agency's drop: audit it, seal it, and record it as prepared.
+"""Assemble one agency's drop: record it, seal it, and record it as sealed.
 
-The order is what makes the audit log witnessed by the agencies: `drop_prepared` is written
-first, and the head hash after it goes into the manifest; then the payload is sealed and the drop
-and its cases are recorded as prepared, with the consent log of every case in it. Delivery is the
-caller's (the flow's) next step.
+The order is what makes a crash harmless and the audit log witnessed by the agencies: the drop,
+its cases, its consent log and `drop_prepared` are recorded first, in one transaction, and the
+audit head after `drop_prepared` goes into the manifest. Then the payload is sealed; only a drop
+whose files are complete is recorded as `sealed`, and only a sealed drop is ever delivered. A
+seal that fails abandons the drop (audited) and removes its files. Delivery is the caller's
+next step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
@@ -19,6 +23,7 @@ from handover.config import Agency, Config
 from handover.crypto import envelope
 from handover.crypto.keys import KeyDirectory
 from handover.crypto.sshsig import Signer
+from handover.faults import crash_point
 from handover.ledger import consent_log
 from handover.ledger.audit import Head
 from handover.ledger.store import PreparedDrop, StateStore
@@ -30,6 +35,14 @@ Sealer = Callable[[pd.DataFrame, Config, Agency, dt.date, KeyDirectory, str, Hea
 def new_drop_id(agency: Agency, as_of: dt.date) -> str:
     """A drop id that sorts by date and names its agency, unique per run."""
     return f"{as_of.isoformat()}-{agency.name}-{uuid.uuid4().hex[:8]}"
+
+
+def drop_files(directory: Path, drop_id: str) -> tuple[Path, ...]:
+    """The files of a drop, in delivery order (the envelope's names: signature last)."""
+    return tuple(
+        directory / f"{drop_id}{suffix}"
+        for suffix in (envelope.PAYLOAD_SUFFIX, envelope.MANIFEST_SUFFIX, envelope.SIGNATURE_SUFFIX)
+    )
 
 
 def seal_rows(
@@ -79,11 +92,20 @@ def prepare(
     pseudonym_key_id: str,
     seal: Sealer = seal_rows,
 ) -> PreparedDrop:
-    """Audit, seal and record one drop of `rows` (agency rows indexed by invoice_id).
+    """Record, seal and record as sealed one drop of `rows` (agency rows indexed by invoice_id).
 
     `seal` is `seal_rows` or a wrapper of it (the flow passes its Prefect task).
     """
     drop_id = new_drop_id(agency, as_of)
+    directory = config.outbox / agency.name / drop_id
+    drop = PreparedDrop(
+        drop_id=drop_id,
+        run_id=run_id,
+        agency=agency.name,
+        directory=directory,
+        files=drop_files(directory, drop_id),
+        case_count=len(rows),
+    )
     consent_records = consent_log.records(
         rows,
         customer_ids,
@@ -101,23 +123,40 @@ def prepare(
         "policy_sha256": config.policy_hash(agency),
         "pseudonym_key_id": pseudonym_key_id,
     }
-    head = store.announce_drop(
-        run_id, {**facts, "consent_log_sha256": consent_log.digest(consent_records)}
-    )
-    drop = seal(rows, config, agency, as_of, keys, drop_id, head)
-    prepared = PreparedDrop(
-        drop_id=drop.drop_id,
-        run_id=run_id,
-        agency=agency.name,
-        directory=drop.directory,
-        files=drop.files,
-        case_count=drop.case_count,
-    )
-    store.prepare_drop(
-        prepared,
+    head = store.prepare_drop(
+        drop,
         rows.assign(customer_id=customer_ids, columns=contract.columns_sent(rows)),
-        {**facts, "payload_sha256": drop.payload_sha256},
+        consent_records,
+        {**facts, "consent_log_sha256": consent_log.digest(consent_records)},
     )
-    with store.transaction() as conn:
-        consent_log.store(conn, consent_records)
-    return prepared
+    crash_point("drop_prepared")
+    try:
+        sealed = seal(rows, config, agency, as_of, keys, drop_id, head)
+    except BaseException as exc:
+        # Nothing of it left the shop: the cases are free again for the next drop.
+        store.abandon_drop(run_id, drop_id, f"sealing failed ({type(exc).__name__})")
+        remove_files(drop)
+        raise
+    crash_point("drop_sealed")
+    store.mark_sealed(run_id, drop_id, {**facts, "payload_sha256": sealed.payload_sha256})
+    crash_point("drop_recorded")
+    return PreparedDrop(**{**vars(drop), "status": "sealed"})
+
+
+def abandon_unsealed(store: StateStore, run_id: str) -> list[str]:
+    """Abandon the drops whose sealing never finished (a killed run) and remove their files."""
+    abandoned = []
+    for drop in store.unsealed_drops():
+        if store.abandon_drop(run_id, drop.drop_id, "sealing did not finish (its run was killed)"):
+            remove_files(drop)
+            abandoned.append(drop.drop_id)
+    return abandoned
+
+
+def remove_files(drop: PreparedDrop) -> None:
+    """Delete a drop's files (and its directory, once empty): it will never be delivered."""
+    for path in (*drop.files, *drop.directory.glob(".*.tmp")):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    with contextlib.suppress(OSError):
+        drop.directory.rmdir()

@@ -10,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from handover.cli.main import main
-from handover.ledger.store import StateStore
+from handover.config import load_config
+from handover.crypto.keys import KeyDirectory
+from handover.ledger.store import open_store
 from tests.support.attacker import drop_guards
 from tests.support.paths import EXAMPLE_CONFIG
 
@@ -21,7 +23,8 @@ EXAMPLE = EXAMPLE_CONFIG
 def config(tmp_path):
     path = tmp_path / "handover.toml"
     shutil.copyfile(EXAMPLE, path)
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    KeyDirectory(tmp_path / "keys").init()
+    store = open_store(load_config(path))
     for run, day, reasons in (
         ("run-1", "2026-06-01", {"I1": "dunning_incomplete", "I2": ""}),
         ("run-2", "2026-06-15", {"I1": "", "I2": "already_handed_over,on_hold"}),
@@ -31,6 +34,8 @@ def config(tmp_path):
         )
         routed = pd.Series({"I1": "inkasso-nord", "I2": None})
         store.record_decisions(run, pd.Series(reasons), routed, {"eligible": 1})
+        store.finish_run(run, status="succeeded", counts={}, event="run_finished")
+    store.engine.dispose()
     return path
 
 
@@ -52,7 +57,16 @@ def test_explain_unknown_invoice(config, capsys):
 
 def test_audit_verify_exit_codes(config, capsys):
     assert main(["audit", "verify", "--config", str(config)]) == 0
-    assert "audit log intact: 4 entries" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "audit log intact: 8 entries" in out  # two runs of 3 entries, each closed
+    assert "2 signed checkpoints (signatures valid)" in out
+    public_key = config.parent / "keys" / "signing_ed25519.pub"
+    public_key.rename(public_key.with_suffix(".away"))
+    # A key that cannot be read is "cannot verify" (exit 3), never reported as tampering.
+    assert main(["audit", "verify", "--config", str(config)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("handover: cannot verify: ") and "signing_ed25519.pub" in err
+    public_key.with_suffix(".away").rename(public_key)
     engine = sa.create_engine(f"sqlite:///{config.parent / 'state.db'}")
     drop_guards(engine)  # the triggers refuse the edit; an attacker drops them first
     with engine.begin() as conn:
@@ -75,6 +89,8 @@ def test_future_as_of_is_refused_before_anything_runs(config, capsys):
 
 
 def test_unexpected_errors_name_type_and_place_but_not_the_message(config, capsys):
+    for journal in config.parent.glob("state.db-*"):  # the WAL would still hold the pages
+        journal.unlink()
     (config.parent / "state.db").write_bytes(b"Kanarienvogel " * 100)
     assert main(["explain", "I1", "--config", str(config)]) == 2
     err = capsys.readouterr().err

@@ -35,13 +35,13 @@ def ws(tmp_path_factory):
     ws.run(AS_OF, agency="nord", dry_run=True)
     store = ws.store
     store.start_run("run-broken", as_of=AS_OF, agency="nord", dry_run=False, data={})
-    store.finish_run(
-        "run-broken", status="failed", counts={"error": "ValidationFailed"}, event="run_failed"
-    )
     store.record_quarantine(
         "run-broken",
         "source",
         pd.DataFrame({"invoice_id": ["I9", "I8"], "reasons": ["bad_postal_code"] * 2}),
+    )
+    store.finish_run(
+        "run-broken", status="failed", counts={"error": "ValidationFailed"}, event="run_failed"
     )
     keys = KeyDirectory(ws.root / "keys")
     keys.init()

@@ -93,12 +93,15 @@ def test_flow_on_postgresql_delivers_once_and_the_audit_log_verifies(first_run, 
         capsys, "audit", "verify", "--manifests", str(setup.root / "outbox"), config=setup.config
     )
     assert "signatures valid" in out and "consent log intact for 1 drops" in out
-    assert "1 manifests checked against the log" in out
+    assert "witnessed heads match the log" in out
     with store.engine.connect() as conn:
         events = [e["event"] for e in audit.entries(conn)]
         consent_rows = conn.execute(sa.text("SELECT count(*) FROM consent_log")).scalar_one()
         dry_runs = conn.execute(sa.text("SELECT DISTINCT dry_run FROM runs")).scalars().all()
-    assert events.count("case_handed_over") == 3 and events[-1] == "run_finished"
+    assert events.count("case_handed_over") == 3 and events[-2:] == [
+        "run_finished",
+        "audit_checkpoint",
+    ]
     assert consent_rows == 9 and dry_runs == [False]  # 3 cases x 3 channels; a native boolean
     store.engine.dispose()
 

@@ -117,7 +117,9 @@ def test_a_drop_waiting_for_delivery_is_never_deleted(config: Path, age_identity
             {"customer_id": ["C1"], "case_ref": ["0" * 32], "columns": ["case_ref"]},
             index=pd.Index(["I1"], name="invoice_id"),
         ),
+        [],
         {"as_of": "2031-01-01"},
     )
+    store.mark_sealed("run-1", "waiting", {"drop_id": "waiting"})
     assert delete_expired(str(config), now=NOW) == []
     assert waiting.directory.exists()

@@ -1,9 +1,11 @@
 """The audit chain on SQLite and PostgreSQL: triggers refuse changes; with them dropped (as an
 attacker would), edits, deletions, reorderings and truncations are named by `verify`; identifiers
-erase without breaking the chain; checkpoint signatures and manifest witnesses hold."""
+erase without breaking the chain; checkpoints are entries of the chain, the tail after the newest
+one must belong to a live run, and manifest witnesses hold."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pyrage
@@ -20,30 +22,6 @@ from handover.ledger.store import StateStore
 from tests.support.attacker import drop_guards, row, sql
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").create_database()
-    store = StateStore(url)
-    with store.transaction() as conn:
-        audit.append(
-            conn,
-            [
-                audit.Entry(
-                    "run-1",
-                    f"event_{n}",
-                    {"n": n},
-                    identifiers={"invoice_id": f"I{n}", "customer_id": f"C{n}"} if n % 2 else None,
-                )
-                for n in range(1, 6)
-            ],
-        )
-    yield store
-    store.engine.dispose()
-
-
 @pytest.fixture
 def shop_key():
     key = Ed25519PrivateKey.generate()
@@ -58,18 +36,51 @@ def shop_key():
     return key.sign, verify
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path, shop_key):
+    """Five entries of a command, closed by a checkpoint (entry 6), as every writer closes."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database()
+    store = StateStore(url, signer=audit.CheckpointSigner(shop_key[0], "test-key"))
+    with store.transaction() as conn:
+        audit.append(
+            conn,
+            [
+                audit.Entry(
+                    "run-1",
+                    f"event_{n}",
+                    {"n": n},
+                    identifiers={"invoice_id": f"I{n}", "customer_id": f"C{n}"} if n % 2 else None,
+                )
+                for n in range(1, 6)
+            ],
+        )
+        audit.checkpoint(conn, store.signer, run_id="run-1")
+    yield store
+    store.engine.dispose()
+
+
 def verify(store, **kwargs):
     with store.engine.connect() as conn:
         return audit.verify(conn, **kwargs)
 
 
-def test_intact_chain_verifies(store):
-    status = verify(store)
-    assert (status.entries, status.identifiers, status.erased_identifiers) == (5, 3, 0)
-    with store.transaction() as conn:
-        head = audit.append(conn, [audit.Entry("run-2", "more", {})])
-    assert verify(store).head == head
-    assert "audit log intact: 6 entries" in verify(store).summary()
+def append_closed(store, run_id, *events):
+    """Entries of a finished command, closed with a checkpoint as the ledger closes them."""
+    store.record_event(run_id, events[0], {})
+    for event in events[1:]:
+        store.record_event(run_id, event, {})
+
+
+def test_intact_chain_verifies(store, shop_key):
+    status = verify(store, verify_signature=shop_key[1])
+    assert (status.entries, status.identifiers, status.erased_identifiers) == (6, 3, 0)
+    assert status.checkpoints == 1 and status.signatures_checked
+    store.record_event("run-2", "more", {})
+    assert verify(store).entries == 8  # the event and its checkpoint
+    assert "audit log intact: 8 entries" in verify(store).summary()
 
 
 def test_identifiers_live_in_the_side_table_not_in_the_entry(store):
@@ -99,7 +110,7 @@ def test_triggers_refuse_changes(store, statement):
         sa.exc.DBAPIError, match=r"audit_(log|identifiers) (is append-only|refuses)"
     ):
         sql(store.engine, statement)
-    assert verify(store).entries == 5
+    assert verify(store).entries == 6
 
 
 def test_triggers_refuse_truncate_on_postgresql(request):
@@ -158,57 +169,109 @@ def test_reordered_entries_are_caught(store):
         verify(store)
 
 
-def test_truncation_is_caught_by_the_signed_checkpoint(store, shop_key):
-    sign, check = shop_key
-    store.checkpoint(sign, key_id="test-key")
-    assert verify(store, verify_signature=check).checkpoints == 1
+def test_deleting_the_newest_checkpoint_is_caught(store):
     drop_guards(store.engine)
-    sql(store.engine, "DELETE FROM audit_log WHERE seq >= 4")
+    sql(store.engine, "DELETE FROM audit_log WHERE seq = 6")
     with pytest.raises(
         AuditIntegrityError,
-        match=r"checkpoint at audit entry 5 points past the end of the log \(entry 3\)",
+        match=r"audit entries 1–5 come after any signed checkpoint and belong to run run-1, "
+        r"which is not running.*killed.*cut back",
     ):
         verify(store)
 
 
+def test_cutting_back_to_an_inner_point_is_caught(store):
+    append_closed(store, "run-2", "drop_delivered")  # entries 7 and 8 (its checkpoint)
+    drop_guards(store.engine)
+    sql(store.engine, "DELETE FROM audit_log WHERE seq >= 8")
+    with pytest.raises(
+        AuditIntegrityError,
+        match=r"audit entry 7 comes after the newest signed checkpoint \(entry 6\)",
+    ):
+        verify(store)
+
+
+def test_a_run_that_ended_without_its_checkpoint_is_named(store):
+    with store.transaction() as conn:
+        audit.append(conn, [audit.Entry("run-2", "run_started", {})])
+        audit.append(conn, [audit.Entry("run-2", "run_finished", {})])
+    with pytest.raises(
+        AuditIntegrityError,
+        match=r"run run-2 ended at audit entry 8, but the signed checkpoint .* is missing",
+    ):
+        verify(store)
+
+
+def test_entries_of_a_live_run_may_follow_the_newest_checkpoint(store):
+    with store.transaction() as conn:
+        audit.append(conn, [audit.Entry("run-2", "run_started", {})])
+    with pytest.raises(AuditIntegrityError, match="run run-2, which is not running"):
+        verify(store)
+    status = verify(store, running=lambda run_id: run_id == "run-2")
+    assert "audit entry 7 belongs to run run-2, still running" in status.summary()
+
+
 def test_forged_or_altered_checkpoints_are_caught(store, shop_key):
-    sign, check = shop_key
-    store.checkpoint(sign, key_id="test-key")
+    _, check = shop_key
     stranger = Ed25519PrivateKey.generate()
     with store.transaction() as conn:
         audit.append(conn, [audit.Entry("run-2", "more", {})])
-        audit.sign_head(conn, stranger.sign, key_id="test-key")
-    with pytest.raises(
-        AuditIntegrityError, match=r"checkpoint at audit entry 6 .* invalid signature"
-    ):
+        audit.checkpoint(conn, audit.CheckpointSigner(stranger.sign, "test-key"), run_id="run-2")
+    with pytest.raises(AuditIntegrityError, match=r"signature of audit entry 8 .* is invalid"):
         verify(store, verify_signature=check)
     # Without a verifier the checkpoints are matched to the chain, and the status says so.
     assert verify(store).summary().count("signatures NOT checked") == 1
 
-    drop_guards(store.engine)
-    sql(store.engine, "DELETE FROM audit_checkpoints WHERE seq = 6")
-    assert verify(store, verify_signature=check).checkpoints == 1
-    sql(store.engine, "UPDATE audit_checkpoints SET signed_at = '2020-01-01T00:00:00+00:00'")
-    with pytest.raises(AuditIntegrityError, match=r"checkpoint at audit entry 5 .* invalid"):
-        verify(store, verify_signature=check)
 
-
-def test_rewritten_checkpointed_entry_is_caught(store, shop_key):
-    sign, _ = shop_key
-    store.checkpoint(sign, key_id="test-key")
+def test_a_checkpoint_moved_or_left_over_a_rewrite_is_caught(store):
     drop_guards(store.engine)
-    # Rewrite the last entry consistently (hash included): only the checkpoint can tell.
+    # Rewrite entry 5 and relink the checkpoint after it: only the signed head can tell.
     last = row(store.engine, "audit_log", 5)
     data = audit.canonical({**json.loads(last["data"]), "n": 55})
     new = audit.entry_hash(5, last["prev_hash"], last["at"], "run-1", "event_5", data)
     sql(store.engine, "UPDATE audit_log SET data = :d, hash = :h WHERE seq = 5", d=data, h=new)
-    with pytest.raises(AuditIntegrityError, match=r"audit entry 5 .* does not match the signed"):
+    ckpt = row(store.engine, "audit_log", 6)
+    relinked = audit.entry_hash(6, new, ckpt["at"], ckpt["run_id"], ckpt["event"], ckpt["data"])
+    sql(
+        store.engine,
+        "UPDATE audit_log SET prev_hash = :p, hash = :h WHERE seq = 6",
+        p=new,
+        h=relinked,
+    )
+    with pytest.raises(AuditIntegrityError, match=r"audit entry 6 .* signs entry 5, not the entry"):
         verify(store)
+
+
+def test_legacy_checkpoint_rows_are_still_checked(store, shop_key):
+    sign, check = shop_key
+    with store.transaction() as conn:
+        current = audit.head(conn)
+        signed_at = "2026-01-01T00:00:00+00:00"
+        signature = sign(audit.checkpoint_message(current.seq, current.hash, signed_at, "k"))
+        conn.execute(
+            audit.audit_checkpoints.insert().values(
+                seq=current.seq,
+                hash=current.hash,
+                signed_at=signed_at,
+                key_id="k",
+                signature=base64.b64encode(signature).decode(),
+            )
+        )
+    assert verify(store, verify_signature=check).checkpoints == 2
+    drop_guards(store.engine)
+    sql(store.engine, "UPDATE audit_checkpoints SET signed_at = '2020-01-01T00:00:00+00:00'")
+    with pytest.raises(AuditIntegrityError, match=r"checkpoint at audit entry 6 .* invalid"):
+        verify(store, verify_signature=check)
+
+
+def announce(store, run_id, data):
+    with store.transaction() as conn:
+        return audit.append_one(conn, audit.Entry(run_id, "drop_prepared", data))
 
 
 def seal_witnessed_drop(store, tmp_path, age_recipient):
     """As the flow does: drop_prepared, then the head into the sealed drop's manifest."""
-    head = store.announce_drop("run-2", {"drop_id": "D1", "agency": "a", "case_count": 1})
+    head = announce(store, "run-2", {"drop_id": "D1", "agency": "a", "case_count": 1})
     envelope.seal(
         b"case_ref\r\nX\r\n",
         recipients=[age_recipient],
@@ -224,27 +287,25 @@ def seal_witnessed_drop(store, tmp_path, age_recipient):
 def test_truncation_after_a_drop_is_caught_via_the_manifest(store, tmp_path, shop_key):
     recipient = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
     head, archive = seal_witnessed_drop(store, tmp_path, recipient)
-    assert head.seq == 6
-    with store.transaction() as conn:
-        audit.append(conn, [audit.Entry("run-2", "drop_delivered", {"drop_id": "D1"})])
+    assert head.seq == 7
+    append_closed(store, "run-2", "drop_delivered")
     heads, without = witness.manifest_heads(archive)
     assert (len(heads), without) == (1, 0)
     assert verify(store, witnessed=heads).witnessed == 1
 
-    # The attacker removes the drop's entries and the checkpoints: the chain alone looks fine.
+    # The attacker cuts the log back to the checkpoint before the drop: consistent in itself.
     drop_guards(store.engine)
-    sql(store.engine, "DELETE FROM audit_log WHERE seq >= 6")
-    assert verify(store).entries == 5
+    sql(store.engine, "DELETE FROM audit_log WHERE seq >= 7")
+    assert verify(store).entries == 6
     with pytest.raises(
         AuditIntegrityError,
-        match=r"manifest D1\.manifest\.json witnessed audit entry 6, but the log ends at entry 5",
+        match=r"manifest D1\.manifest\.json witnessed audit entry 7, but the log ends at entry 6",
     ):
         verify(store, witnessed=heads)
 
     # Writing new entries in their place (a rewrite) is caught too.
-    with store.transaction() as conn:
-        audit.append(conn, [audit.Entry("run-x", "forged", {}), audit.Entry("run-x", "b", {})])
-    with pytest.raises(AuditIntegrityError, match=r"audit entry 6 \(forged.* differs from"):
+    append_closed(store, "run-x", "forged", "b")
+    with pytest.raises(AuditIntegrityError, match=r"audit entry 7 \(forged.* differs from"):
         verify(store, witnessed=heads)
 
 
@@ -277,12 +338,13 @@ def test_sanctioned_erasure_keeps_the_chain_valid(store):
     with store.transaction() as conn:
         erased = audit.erase_identifiers(conn, [1, 3], run_id="retention-1", data={})
         again = audit.erase_identifiers(conn, [1, 3], run_id="retention-2", data={})
+        audit.checkpoint(conn, store.signer, run_id="retention-1")
     assert (erased, again) == (2, 0)
     status = verify(store)
-    assert (status.entries, status.identifiers, status.erased_identifiers) == (6, 3, 2)
+    assert (status.entries, status.identifiers, status.erased_identifiers) == (8, 3, 2)
     with store.engine.connect() as conn:
         side = {r.seq: r for r in conn.execute(sa.select(audit.audit_identifiers))}
-        last = audit.entries(conn)[-1]
+        last = audit.entries(conn)[-2]
     assert side[1].invoice_id is None and side[1].salt is None and side[1].erased_at
     assert side[5].invoice_id == "I5"
     assert (last["event"], last["data"]["seqs"]) == ("identifiers_erased", [[1, 1], [3, 3]])
@@ -290,18 +352,18 @@ def test_sanctioned_erasure_keeps_the_chain_valid(store):
 
 def test_orphaned_identifiers_after_truncation_are_caught(store):
     drop_guards(store.engine)
-    sql(store.engine, "DELETE FROM audit_log WHERE seq = 5")
+    sql(store.engine, "DELETE FROM audit_log WHERE seq >= 5")
     with pytest.raises(AuditIntegrityError, match="row for audit entry 5, past the end"):
         verify(store)
 
 
 def test_announced_head_is_the_entry_after_it(store):
-    head = store.announce_drop("run-2", {"drop_id": "D1"})
+    head = announce(store, "run-2", {"drop_id": "D1"})
     with store.engine.connect() as conn:
         last = audit.entries(conn)[-1]
         assert audit.head(conn) == head
     assert (last["seq"], last["hash"], last["event"]) == (head.seq, head.hash, "drop_prepared")
-    assert head.as_manifest() == {"seq": 6, "hash": head.hash}
+    assert head.as_manifest() == {"seq": 7, "hash": head.hash}
 
 
 def test_ranges():
@@ -309,12 +371,14 @@ def test_ranges():
     assert audit.to_ranges([]) == []
 
 
-def test_checkpoints_work_with_the_shops_sshsig_key(store):
+def test_checkpoints_work_with_the_shops_sshsig_key(tmp_path):
     # What the flow and `audit verify` inject: handover.crypto.sshsig's SSHSIG signer and verifier.
     shop = Signer(Ed25519PrivateKey.generate())
-    store.checkpoint(shop.for_namespace("handover-audit"), key_id=shop.fingerprint)
+    signer = audit.CheckpointSigner(shop.for_namespace("handover-audit"), shop.fingerprint)
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}", signer=signer)
+    store.record_event("cmd-1", "something", {})
     check = verifier(shop.public_key_line, "handover-audit")
     assert verify(store, verify_signature=check).signatures_checked
     # A manifest signature (another namespace) does not pass as a checkpoint's.
-    with pytest.raises(AuditIntegrityError, match="invalid signature"):
+    with pytest.raises(AuditIntegrityError, match=r"signature of audit entry 2 .* is invalid"):
         verify(store, verify_signature=verifier(shop.public_key_line, "handover-manifest"))

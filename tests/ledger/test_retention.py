@@ -79,7 +79,7 @@ def test_erasure_after_the_period_keeps_the_chain_valid(ws):
             assert conn.execute(count.select_from(table)).scalar_one() == 0
         events = [e["event"] for e in audit.entries(conn)]
         log_text = " ".join(conn.execute(sa.select(audit.audit_log.c.data)).scalars())
-    assert events[-2:] == ["identifiers_erased", "retention_run"]
+    assert events[-3:] == ["identifiers_erased", "retention_run", "audit_checkpoint"]
     assert "I1" not in log_text and "C1" not in log_text
     # The archived drop follows its own period ([archive] retention_days), not this one.
     assert (ws.config.outbox / "nord" / ws.drop_id).is_dir()

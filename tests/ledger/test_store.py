@@ -10,27 +10,31 @@ import pandas as pd
 from handover.cli.main import main
 from handover.ledger import audit
 from handover.ledger.store import StateStore
+from tests.support.ledger import signed_store
 from tests.support.paths import EXAMPLE_CONFIG
 
 EXAMPLE = EXAMPLE_CONFIG
 
 
 def store_with_runs(url: str) -> StateStore:
-    store = StateStore(url)
-    for run, day in (("run-1", "2026-06-01"), ("run-2", "2026-06-02")):
-        store.start_run(
-            run, as_of=dt.date.fromisoformat(day), agency="inkasso", dry_run=False, data={}
-        )
+    store = signed_store(url)
     held = pd.DataFrame(
         {
             "invoice_id": ["I7", "I3"],
             "reasons": ["invalid_email,invalid_postal_code", "orphan_invoice"],
         }
     )
-    store.record_quarantine("run-1", "source", held.iloc[[1]])
-    store.record_quarantine("run-1", "outgoing", held.iloc[[0]])
-    store.record_quarantine("run-2", "source", held.iloc[0:0])
-    store.record_quarantine("run-2", "outgoing", held.iloc[[0]], agency="inkasso")
+    for run, day in (("run-1", "2026-06-01"), ("run-2", "2026-06-02")):
+        store.start_run(
+            run, as_of=dt.date.fromisoformat(day), agency="inkasso", dry_run=False, data={}
+        )
+        if run == "run-1":
+            store.record_quarantine("run-1", "source", held.iloc[[1]])
+            store.record_quarantine("run-1", "outgoing", held.iloc[[0]])
+        else:
+            store.record_quarantine("run-2", "source", held.iloc[0:0])
+            store.record_quarantine("run-2", "outgoing", held.iloc[[0]], agency="inkasso")
+        store.finish_run(run, status="succeeded", counts={}, event="run_finished")
     return store
 
 
@@ -54,8 +58,8 @@ def test_quarantine_is_kept_per_run_and_suite(tmp_path):
 
 def test_each_check_is_audited_with_ids_and_counts_only(tmp_path):
     store = store_with_runs(f"sqlite:///{tmp_path / 'state.db'}")
+    store.verify()
     with store.engine.connect() as conn:
-        audit.verify(conn)
         held = [e for e in audit.entries(conn) if e["event"] == "cases_quarantined"]
     assert [(e["run_id"], e["data"]) for e in held] == [
         (

@@ -20,7 +20,7 @@ from handover.config import Config, load_config
 from handover.crypto.keys import KeyDirectory
 from handover.crypto.sshsig import AUDIT_NAMESPACE, Signer, verifier
 from handover.ledger import audit
-from handover.ledger.store import StateStore
+from handover.ledger.store import StateStore, open_store
 from handover.run import decide, extract, seal
 from redaction.rows.policy import minimise
 from tests.support.shopbuilder import Shop
@@ -58,7 +58,7 @@ class Workspace:
 
     @property
     def store(self) -> StateStore:
-        return StateStore(self.config.state_url)
+        return open_store(self.config)
 
     def run(self, as_of: dt.date, *, agency: str = "nord", dry_run: bool = False) -> str | None:
         """One run for `agency` on `as_of`; returns the drop id, or None if nothing left."""
@@ -73,7 +73,7 @@ class Workspace:
             as_of=as_of,
             rules=config.rules,
             agencies=[target],
-            handed_over=store.handed_over(),
+            handed_over=store.in_drops(),
         )
         counts = decision.reason_counts()
         store.record_decisions(run_id, decision.reasons(), decision.cases["agency"], counts)
@@ -97,8 +97,6 @@ class Workspace:
                 run_id, drop_id, {"host": "127.0.0.1"}
             )
         store.finish_run(run_id, status="succeeded", counts=counts, event="run_finished")
-        signer = self.signer
-        store.checkpoint(signer.for_namespace(AUDIT_NAMESPACE), key_id=signer.fingerprint)
         store.engine.dispose()
         return drop_id
 
@@ -106,9 +104,7 @@ class Workspace:
         verifier(self.keys.signing_public_key(), AUDIT_NAMESPACE)(message, signature)
 
     def verify(self, **kwargs: object) -> audit.ChainStatus:
-        store = self.store
-        with store.engine.connect() as conn:
-            return audit.verify(conn, verify_signature=self.verify_signature, **kwargs)
+        return self.store.verify(verify_signature=self.verify_signature, **kwargs)
 
 
 def workspace(root: Path, *, extra_toml: str = "", nord_toml: str = "") -> Workspace:
