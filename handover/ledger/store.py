@@ -147,8 +147,8 @@ class PreparedDrop:
 class StateStore:
     """Access to the state database; every write is one transaction with its audit entries.
 
-    `signer` signs the checkpoints that close a run or a command's change; without it (tests,
-    read-only use) no checkpoint is written.
+    `signer` signs the checkpoints that close a run or a command's change; a store without one
+    (read-only use) refuses such changes.
     """
 
     def __init__(self, url: str, *, signer: audit.CheckpointSigner | None = None) -> None:
@@ -339,9 +339,13 @@ class StateStore:
         self, conn: sa.Connection, run_id: str, entries: Sequence[audit.Entry]
     ) -> audit.Checkpoint | None:
         """Append `entries` and close them with a checkpoint, in the caller's transaction."""
-        audit.append(conn, entries)
         if self.signer is None:
-            return None
+            # An unclosed change would look like a log cut back: refuse it rather than write it.
+            raise LedgerConflict(
+                "this change must close the audit log with a checkpoint signed by the shop's key, "
+                "but the state store was opened without it; open it with `open_store(config)`"
+            )
+        audit.append(conn, entries)
         return audit.checkpoint(conn, self.signer, run_id=run_id)
 
     def _require_lease(self, conn: sa.Connection, run_id: str) -> None:
