@@ -60,13 +60,6 @@ def _csv(rows: list[dict[str, str]]) -> bytes:
     return to_csv_bytes(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 
-@pytest.fixture
-def shop(tmp_path: Path) -> KeyDirectory:
-    keys = KeyDirectory(tmp_path / "shop-keys")
-    keys.init()
-    return keys
-
-
 def _seal(
     shop: KeyDirectory,
     out_dir: Path,
