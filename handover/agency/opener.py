@@ -85,7 +85,9 @@ def open_drops(
 
     `identity` is the agency's age identity file, `shop_key` the shop's signing `.pub` file.
     With `agency`, drops whose manifest names another agency are refused. With `keep`, opened
-    drops stay where they are instead of moving to `processed/`.
+    drops stay where they are instead of moving to `processed/` (and their receipts lie in the
+    inbox). `out_dir` holds the CSVs and the register of opened drops, locked for the run; a
+    damaged register raises DropRefused before any drop is looked at.
     """
     identities = load_identities(identity)
     shop_key_line = load_shop_key(shop_key)

@@ -88,6 +88,11 @@ class Register:
                     f"{out_dir} is in use by another `handover agency open`; try again when it "
                     "has finished"
                 ) from None
+            except OSError as exc:
+                raise DropRefused(
+                    f"{out_dir}: cannot lock the output folder ({exc.strerror}); use a local "
+                    "folder for --out"
+                ) from None
             self._entries, self._needs_newline = self._load()
         except BaseException:
             os.close(self._dir)
