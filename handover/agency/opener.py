@@ -36,7 +36,7 @@ from jsonschema import Draft202012Validator
 from pyrage import x25519
 
 from handover.agency.inbox import MISSING, REGULAR, Inbox, describe, not_regular, open_inbox
-from handover.agency.register import REGISTER_NAME, Opened, Register, receipt_name, utc_now
+from handover.agency.register import Opened, Register, receipt_name, utc_now
 from handover.contract import COLUMNS, json_schema
 from handover.crypto import agecheck
 from handover.crypto.envelope import (
@@ -264,7 +264,7 @@ def _refuse_if_opened(register: Register, drop_id: str, manifest_sha256: str) ->
     if before.manifest_sha256 == manifest_sha256:
         raise DropRefused(
             f"drop {drop_id} was opened before on {before.opened_at}; not opened again (the "
-            f"same drop delivered a second time; its files stay in the inbox, see {REGISTER_NAME})"
+            f"same drop delivered a second time; its files stay in the inbox; see {register.path})"
         )
     raise DropRefused(
         f"drop {drop_id}: a different drop arrived under an id already opened on "
