@@ -1,11 +1,17 @@
 """The agency's tool: open complete drops, refusing anything that is not exactly what the shop sent.
 
 A drop is complete when its signature (`<drop_id>.manifest.json.sig`, uploaded last) is there.
-For each: verify the SSHSIG signature over the manifest with the shop's public key, check that
-the drop is for this agency, check the payload's size and SHA-256, decrypt it (strict age header
-check first) into a hidden temporary file of the output folder, validate every row against
-`schemas/agency_case_v1.json`, and only then give it its name `<drop_id>.csv` and move the drop's
-three files to `processed/`. A refused drop leaves nothing behind and stays in the inbox.
+For each: check that its files are regular files of the inbox (never a link), verify the SSHSIG
+signature over the manifest with the shop's public key, refuse it if the register of opened
+drops (`<out>/opened-drops.jsonl`) already names its id, check that the drop is for this agency,
+check the payload's size and SHA-256, decrypt it (strict age header check first) into a hidden
+temporary file of the output folder, validate every row against `schemas/agency_case_v1.json`,
+and only then give it its name `<drop_id>.csv`, record it in the register, move the drop's three
+files to `processed/` (never replacing a file there) and leave the shop a receipt
+`<drop_id>.received` next to them. A refused drop leaves nothing behind and stays in the inbox.
+
+An audit head the shop leaves after a drop (`<drop_id>.audit-head.json`) is moved to
+`processed/` once its drop is in the register; it is never read. Other files are left alone.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ import pyrage
 from jsonschema import Draft202012Validator
 from pyrage import x25519
 
-from handover.agency.inbox import Inbox, describe, open_inbox
+from handover.agency.inbox import MISSING, REGULAR, Inbox, describe, not_regular, open_inbox
+from handover.agency.register import Opened, Register, receipt_name, utc_now
 from handover.contract import COLUMNS, json_schema
 from handover.crypto import agecheck
 from handover.crypto.envelope import (
@@ -42,6 +49,7 @@ from handover.crypto.keys import check_private_file
 from handover.crypto.sshsig import MANIFEST_NAMESPACE, MAX_SIGNATURE_BYTES, verifier, verify
 from handover.errors import AgeFileError, DropRefused, KeyFileError, SignatureError
 
+AUDIT_HEAD_SUFFIX = ".audit-head.json"
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is ~1 KiB; bounds what a hostile inbox makes us read
 CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -49,13 +57,17 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one drop: opened into `output`, or refused (`ok` False) and why."""
+    """What happened to one drop: opened into `output`, or refused (`ok` False) and why.
+
+    `subject` is "drop", or "audit-head" for the move of a drop's `<drop_id>.audit-head.json`.
+    """
 
     drop_id: str
     ok: bool
     message: str
     output: Path | None = None
     case_count: int = 0
+    subject: str = "drop"
 
 
 def open_drops(
@@ -73,40 +85,61 @@ def open_drops(
 
     `identity` is the agency's age identity file, `shop_key` the shop's signing `.pub` file.
     With `agency`, drops whose manifest names another agency are refused. With `keep`, opened
-    drops stay where they are instead of moving to `processed/`.
+    drops stay where they are instead of moving to `processed/` (and their receipts lie in the
+    inbox). `out_dir` holds the CSVs and the register of opened drops, locked for the run; a
+    damaged register raises DropRefused before any drop is looked at.
     """
     identities = load_identities(identity)
     shop_key_line = load_shop_key(shop_key)
     out_dir = Path(out_dir)
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    inbox = open_inbox(source, known_hosts=known_hosts, client_key=ssh_key)
+    register = Register(out_dir)
     try:
-        names = inbox.names()
-        signed = {n[: -len(SIGNATURE_SUFFIX)] for n in names if n.endswith(SIGNATURE_SUFFIX)}
-        unsigned = {
-            n[: -len(MANIFEST_SUFFIX)] for n in names if n.endswith(MANIFEST_SUFFIX)
-        } - signed
-        outcomes = []
-        for drop_id in sorted(signed | unsigned):
-            try:
-                if drop_id in unsigned:
-                    raise DropRefused(
-                        f"drop {drop_id} has no signature ({drop_id}{SIGNATURE_SUFFIX}): still "
-                        "uploading, or not signed by the shop; not opened. Try again later; if "
-                        "it stays so, ask the shop"
+        inbox = open_inbox(source, known_hosts=known_hosts, client_key=ssh_key)
+        try:
+            names = inbox.names()
+            signed = {n[: -len(SIGNATURE_SUFFIX)] for n in names if n.endswith(SIGNATURE_SUFFIX)}
+            unsigned = {
+                n[: -len(MANIFEST_SUFFIX)] for n in names if n.endswith(MANIFEST_SUFFIX)
+            } - signed
+            outcomes = []
+            for drop_id in sorted(signed | unsigned):
+                try:
+                    if drop_id in unsigned:
+                        raise DropRefused(
+                            f"drop {drop_id} has no signature ({drop_id}{SIGNATURE_SUFFIX}): "
+                            "still uploading, or not signed by the shop; not opened. Try again "
+                            "later; if it stays so, ask the shop"
+                        )
+                    outcomes.append(
+                        _open_one(
+                            inbox,
+                            drop_id,
+                            names,
+                            identities,
+                            shop_key_line,
+                            agency,
+                            out_dir,
+                            keep,
+                            register,
+                        )
                     )
-                outcomes.append(
-                    _open_one(
-                        inbox, drop_id, names, identities, shop_key_line, agency, out_dir, keep
-                    )
-                )
-            except DropRefused as exc:
-                outcomes.append(Outcome(drop_id, False, str(exc)))
-            except OSError as exc:
-                outcomes.append(Outcome(drop_id, False, f"drop {drop_id}: {describe(exc)}"))
-        return outcomes
+                except DropRefused as exc:
+                    outcomes.append(Outcome(drop_id, False, _about(drop_id, str(exc))))
+                except OSError as exc:
+                    outcomes.append(Outcome(drop_id, False, f"drop {drop_id}: {describe(exc)}"))
+            if not keep:
+                outcomes += _move_audit_heads(inbox, names, register)
+            return outcomes
+        finally:
+            inbox.close()
     finally:
-        inbox.close()
+        register.close()
+
+
+def _about(drop_id: str, message: str) -> str:
+    """`message`, naming the drop if it does not yet (the inbox names files only)."""
+    return message if message.startswith(f"drop {drop_id}") else f"drop {drop_id}: {message}"
 
 
 def load_identities(path: Path) -> list[x25519.Identity]:
@@ -149,19 +182,29 @@ def _open_one(
     agency: str | None,
     out_dir: Path,
     keep: bool,
+    register: Register,
 ) -> Outcome:
+    payload_name = f"{drop_id}{PAYLOAD_SUFFIX}"
     manifest_name = f"{drop_id}{MANIFEST_SUFFIX}"
     signature_name = f"{drop_id}{SIGNATURE_SUFFIX}"
     if manifest_name not in names:
         raise DropRefused(f"drop {drop_id}: the signature is there but {manifest_name} is not")
+    # Before anything is read: a link could point anywhere, and no message may describe its
+    # target. The reads below open regular files only, so a swap after this check is refused.
+    for name in (payload_name, manifest_name, signature_name):
+        kind = inbox.kind(name)
+        if kind not in (REGULAR, MISSING):
+            raise DropRefused(f"drop {drop_id}: {not_regular(name, kind)}; not opened")
     signature = inbox.read_small(signature_name, MAX_SIGNATURE_BYTES)
     manifest_bytes = inbox.read_small(manifest_name, MAX_MANIFEST_BYTES)
+    manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
     try:
         verify(manifest_bytes, signature, shop_key_line, MANIFEST_NAMESPACE)
     except SignatureError as exc:
         raise DropRefused(
             f"drop {drop_id}: {signature_name} does not prove the manifest is the shop's: {exc}"
         ) from None
+    _refuse_if_opened(register, drop_id, manifest_sha256)
     document = _parse_manifest(manifest_bytes, drop_id)
     if agency is not None and document.get("agency") != agency:
         raise DropRefused(
@@ -169,7 +212,6 @@ def _open_one(
             "not opened; tell the shop it was delivered to the wrong inbox"
         )
     entry = document["payload"]
-    payload_name = entry["file"]
     if payload_name not in names:
         raise DropRefused(f"drop {drop_id}: its payload {payload_name} is missing from the inbox")
     output = out_dir / f"{drop_id}.csv"
@@ -182,25 +224,92 @@ def _open_one(
         _check_checksum(source, entry, drop_id)
         source.seek(0)
         count = _decrypt_to(source, identities, entry, document["case_count"], output, drop_id)
+    opened = Opened(drop_id, manifest_sha256, utc_now(), count, output.name)
+    try:
+        register.append(opened)
+    except OSError as exc:
+        # Unrecorded, the CSV could be opened again later: take it back, open nothing.
+        with contextlib.suppress(OSError):
+            output.unlink()
+        raise DropRefused(
+            f"drop {drop_id}: could not record it in {register.path} ({describe(exc)}), so its "
+            "CSV was removed again and the drop stays in the inbox; check that folder"
+        ) from None
+    done = f"{count} cases into {output}"
     if keep:
-        return Outcome(
-            drop_id, True, f"{count} cases into {output}; drop left in place", output, count
-        )
+        ok, receipt = _receipt(inbox, opened, processed=False)
+        return Outcome(drop_id, ok, f"{done}; drop left in place; {receipt}", output, count)
     try:
         where = inbox.move_to_processed([payload_name, manifest_name, signature_name])
-    except (OSError, paramiko.SSHException) as exc:
+    except (OSError, paramiko.SSHException, DropRefused) as exc:
         # The CSV is complete and valid; only the bookkeeping failed, and it must not be lost.
+        # The receipt goes where the files stay, so that the shop does not send them again.
+        _, receipt = _receipt(inbox, opened, processed=False)
         return Outcome(
             drop_id,
             False,
             f"drop {drop_id}: opened into {output}, but moving it to processed/ failed "
-            f"({describe(exc)}); move its three files by hand",
+            f"({describe(exc)}); move its three files by hand; {receipt}",
             output,
             count,
         )
-    return Outcome(
-        drop_id, True, f"{count} cases into {output}; drop moved to {where}", output, count
+    ok, receipt = _receipt(inbox, opened, processed=True)
+    return Outcome(drop_id, ok, f"{done}; drop moved to {where}; {receipt}", output, count)
+
+
+def _refuse_if_opened(register: Register, drop_id: str, manifest_sha256: str) -> None:
+    before = register.get(drop_id)
+    if before is None:
+        return
+    if before.manifest_sha256 == manifest_sha256:
+        raise DropRefused(
+            f"drop {drop_id} was opened before on {before.opened_at}; not opened again (the "
+            f"same drop delivered a second time; its files stay in the inbox; see {register.path})"
+        )
+    raise DropRefused(
+        f"drop {drop_id}: a different drop arrived under an id already opened on "
+        f"{before.opened_at} (manifest sha256 {manifest_sha256}, the opened one had "
+        f"{before.manifest_sha256}); not opened: the shop must explain it"
     )
+
+
+def _receipt(inbox: Inbox, opened: Opened, *, processed: bool) -> tuple[bool, str]:
+    """Leave the shop `<drop_id>.received`; (written?, what to say about it)."""
+    name = receipt_name(opened.drop_id)
+    try:
+        where = inbox.write_receipt(name, opened.receipt(), processed=processed)
+    except (OSError, paramiko.SSHException, DropRefused) as exc:
+        return False, (
+            f"but its receipt {name} was not written ({describe(exc)}): tell the shop that the "
+            "drop arrived, or it may send it again"
+        )
+    return True, f"receipt {where}"
+
+
+def _move_audit_heads(inbox: Inbox, names: Sequence[str], register: Register) -> list[Outcome]:
+    """Move each audit head whose drop was opened to `processed/`; never read one."""
+    outcomes = []
+    for name in names:
+        if not name.endswith(AUDIT_HEAD_SUFFIX):
+            continue
+        drop_id = name[: -len(AUDIT_HEAD_SUFFIX)]
+        opened = register.get(drop_id)
+        kind = inbox.kind(name)
+        if opened is None or kind == MISSING:
+            continue  # its drop is not opened (yet): left alone
+        if kind != REGULAR:
+            message = f"drop {drop_id}: audit head {not_regular(name, kind)}; left in place"
+            outcomes.append(Outcome(drop_id, False, message, subject="audit-head"))
+            continue
+        try:
+            where = inbox.move_to_processed([name])
+        except (OSError, paramiko.SSHException, DropRefused) as exc:
+            message = f"drop {drop_id}: audit head {name} not moved to processed/ ({describe(exc)})"
+            outcomes.append(Outcome(drop_id, False, message, subject="audit-head"))
+            continue
+        message = f"audit head {name} (drop opened {opened.opened_at}) moved to {where}"
+        outcomes.append(Outcome(drop_id, True, message, subject="audit-head"))
+    return outcomes
 
 
 def _parse_manifest(data: bytes, drop_id: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pytest
 
 from handover.admin.registry import add_agency, rotate_recipient
 from handover.agency.opener import open_drops
+from handover.agency.register import REGISTER_NAME, receipt_name
 from handover.cli.main import main
 from handover.config import load_config
 from handover.contract import COLUMNS, to_csv_bytes
@@ -57,13 +58,6 @@ ROWS = [
 
 def _csv(rows: list[dict[str, str]]) -> bytes:
     return to_csv_bytes(pd.DataFrame(rows, columns=list(COLUMNS)))
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> KeyDirectory:
-    keys = KeyDirectory(tmp_path / "shop-keys")
-    keys.init()
-    return keys
 
 
 def _seal(
@@ -125,10 +119,10 @@ def test_opens_a_complete_drop_and_moves_it_to_processed(
     assert outcome.output == out / f"{drop.drop_id}.csv"
     assert outcome.output.read_bytes() == _csv(ROWS)
     assert outcome.output.stat().st_mode & 0o077 == 0
-    assert os.listdir(out) == [outcome.output.name]  # no temporary file left
+    assert sorted(os.listdir(out)) == [outcome.output.name, REGISTER_NAME]  # no temporary file
     assert sorted(p.name for p in inbox.iterdir()) == ["processed"]
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == sorted(
-        f.name for f in drop.files
+        [*(f.name for f in drop.files), receipt_name(drop.drop_id)]
     )
     # Opened once: a second run finds nothing left to open.
     assert _open(shop, inbox, age_identity.path, out) == []
@@ -143,7 +137,9 @@ def test_the_shop_archive_identity_opens_an_archived_drop_in_place(
     )
     assert outcome.ok, outcome.message
     assert outcome.output.read_bytes() == _csv(ROWS)
-    assert sorted(os.listdir(drop.directory)) == sorted(f.name for f in drop.files)
+    assert sorted(os.listdir(drop.directory)) == sorted(
+        [*(f.name for f in drop.files), receipt_name(drop.drop_id)]
+    )
 
 
 def _tamper_payload(shop: KeyDirectory, drop: Drop, inbox: Path) -> None:
@@ -290,7 +286,7 @@ def test_cli_open_reports_and_exits_non_zero_on_a_refusal(
     captured = capsys.readouterr()
     assert "opened good: 3 cases into" in captured.out
     assert "REFUSED drop bad: bad.csv.age does not match the signed manifest" in captured.err
-    assert sorted(os.listdir(tmp_path / "o")) == ["good.csv"]
+    assert sorted(os.listdir(tmp_path / "o")) == ["good.csv", REGISTER_NAME]
 
 
 def test_opens_from_the_real_sshd_and_moves_remotely(
@@ -313,8 +309,11 @@ def test_opens_from_the_real_sshd_and_moves_remotely(
     assert outcome.output.read_bytes() == _csv(ROWS)
     assert f"moved to {url}/processed" in outcome.message
     assert sorted(os.listdir(inbox)) == ["processed"]
-    assert sorted(os.listdir(inbox / "processed")) == sorted(f.name for f in drop.files)
-    assert os.listdir(tmp_path / "opened") == [outcome.output.name]  # download removed
+    assert sorted(os.listdir(inbox / "processed")) == sorted(
+        [*(f.name for f in drop.files), receipt_name(drop.drop_id)]
+    )
+    # The download is removed.
+    assert sorted(os.listdir(tmp_path / "opened")) == [outcome.output.name, REGISTER_NAME]
 
 
 def test_sftp_host_key_is_pinned_never_added(
