@@ -285,3 +285,69 @@ def prefect() -> Iterator[None]:
 # The server lives in tests/pgserver.py; registered here once, so every module of the session
 # shares one server (a module importing the fixture itself would start its own).
 from tests.support.pgserver import postgres_server  # noqa: E402, F401
+
+# --------------------------------------------------------------------------- delivery faults
+# Small file systems that fill up (tmpfs) and a TCP proxy that cuts or stalls connections, so
+# delivery and sealing meet real ENOSPC/EROFS and real network faults. Mounting needs root
+# (the test machines and CI run as root); without it the tests skip, or fail when CI is set.
+
+
+@pytest.fixture
+def mount_tmpfs() -> Iterator[Callable[..., Path]]:
+    """`mount_tmpfs(directory, size="256k")` mounts a tmpfs on `directory`; all are unmounted.
+
+    Remount it with `remount(directory, "size=8m")` or `remount(directory, "ro")`.
+    """
+    mounted: list[Path] = []
+
+    def mount(directory: Path, size: str = "256k") -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(directory)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            message = f"cannot mount a tmpfs (root needed): {done.stderr.strip()}"
+            if os.environ.get("CI"):
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        mounted.append(directory)
+        return directory
+
+    yield mount
+    for directory in reversed(mounted):
+        if subprocess.run(["umount", str(directory)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(directory)], capture_output=True)
+
+
+def remount(directory: Path, options: str) -> None:
+    """`mount -o remount,OPTIONS DIRECTORY`, e.g. "size=8m" or "ro"."""
+    subprocess.run(
+        ["mount", "-o", f"remount,{options}", str(directory)], check=True, capture_output=True
+    )
+
+
+def write_known_hosts_for(sshd: Sshd, path: Path, port: int) -> Path:
+    """A known_hosts file pinning `sshd`'s host key for 127.0.0.1:`port` (a proxy in front)."""
+    key_type, key_data = sshd.host_public_key.read_text().split()[:2]
+    path.write_text(f"[{sshd.host}]:{port} {key_type} {key_data}\n")
+    return path
+
+
+@pytest.fixture
+def proxied_sftp_target(sshd: Sshd, tmp_path: Path):
+    """(endpoint, inbox, proxy): a fresh inbox on `sshd` reached through a `FaultProxy`."""
+    from tests.support.proxy import FaultProxy
+
+    inbox = sshd.new_inbox()
+    with FaultProxy(sshd.port) as proxy:
+        known_hosts = write_known_hosts_for(sshd, tmp_path / "known_hosts_proxy", proxy.port)
+        endpoint = SftpEndpoint(
+            host=sshd.host,
+            port=proxy.port,
+            user=sshd.user,
+            inbox=str(inbox),
+            known_hosts=known_hosts,
+        )
+        yield endpoint, inbox, proxy

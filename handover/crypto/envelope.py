@@ -11,6 +11,7 @@ unencrypted, so it must carry aggregates and ids only, never personal data.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -86,6 +87,8 @@ def seal(
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise _outbox_full(directory, exc) from None
         raise EnvelopeError(
             f"cannot create drop directory {directory}: {exc.strerror}; "
             "check paths.outbox and its permissions"
@@ -133,12 +136,16 @@ def seal(
     )
 
 
-def _encrypt(source: BinaryIO, sink: BinaryIO, recipients: list[x25519.Recipient]) -> None:
+def _encrypt(source: BinaryIO, sink: _HashingFile, recipients: list[x25519.Recipient]) -> None:
     try:
         pyrage.encrypt_io(source, sink, recipients)
     except pyrage.EncryptError as exc:
+        # pyrage wraps an OSError of the sink (a full disk, say) into EncryptError; the sink
+        # kept the original, so `_write_atomic` can name the real cause.
+        if sink.error is not None:
+            raise sink.error from None
         raise EnvelopeError(
-            f"age encryption failed ({type(exc).__name__}); check the recipients and retry"
+            f"age encryption failed ({type(exc).__name__}); check the recipients and seal again"
         ) from None
 
 
@@ -237,13 +244,19 @@ class _HashingFile:
         self.fd = fd
         self.hash = hashlib.sha256()
         self.size = 0
+        self.error: OSError | None = None  # the first write failure, kept for `_encrypt`
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
         self.hash.update(view)
         self.size += len(view)
-        while view:
-            view = view[os.write(self.fd, view) :]
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:
+            if self.error is None:
+                self.error = exc
+            raise
         return len(data)
 
     def flush(self) -> None:
@@ -265,6 +278,8 @@ def _write_atomic(path: Path, fill: Callable[[_HashingFile], object]) -> _Digest
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if exc.errno in _DISK_FULL:
+            raise _outbox_full(path, exc) from None
         raise EnvelopeError(
             f"cannot write {path}: {exc.strerror}; check free space and permissions of "
             f"{path.parent}"
@@ -274,6 +289,38 @@ def _write_atomic(path: Path, fill: Callable[[_HashingFile], object]) -> _Digest
             tmp.unlink()
         raise
     return _Digest(hexdigest=sink.hash.hexdigest(), size=sink.size)
+
+
+# Out of space or over quota: the outbox must be given room, the drop itself is fine.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _outbox_full(path: Path, exc: OSError) -> EnvelopeError:
+    mount, fstype = _mount_of(path.parent)
+    kind = f"{fstype} file system" if fstype else "file system"
+    return EnvelopeError(
+        f"the outbox is full: writing {path} failed ({exc.strerror}); free space on {mount} "
+        f"(the {kind} holding {path.parent}) and run again"
+    )
+
+
+def _mount_of(directory: Path) -> tuple[Path, str]:
+    """The mount point holding `directory`, and its file system type when Linux says so."""
+    here = Path(os.path.abspath(directory))
+    while not os.path.ismount(here) and here != here.parent:
+        here = here.parent
+    fstype = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            # Octal escapes (\040 for a space) as in fstab; the last match is the one on top.
+            if len(fields) > 2 and _unescape_mount(fields[1]) == str(here):
+                fstype = fields[2]
+    return here, fstype
+
+
+def _unescape_mount(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _fsync_dir(directory: Path) -> None:

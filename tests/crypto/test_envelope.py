@@ -17,7 +17,7 @@ from handover.crypto.envelope import seal
 from handover.crypto.keys import ARCHIVE_KEY, KeyDirectory
 from handover.crypto.sshsig import MANIFEST_NAMESPACE, Signer, allowed_signers_line, verify
 from handover.errors import EnvelopeError
-from tests.conftest import AgeIdentity, make_age_identity, require_tool
+from tests.conftest import AgeIdentity, make_age_identity, remount, require_tool
 
 # Looks like personal data on purpose: it must never reach the disk in plain text.
 CSV = (
@@ -247,3 +247,33 @@ def test_unusable_input_is_refused_with_a_reason(
         _seal(shop, tmp_path, [age_identity.recipient], manifest=manifest, drop_id=drop_id)
     assert list(tmp_path.rglob("*.age")) == [tmp_path / "keys" / ARCHIVE_KEY]
     assert sorted(os.listdir(tmp_path)) == ["identity.txt", "keys"]
+
+
+def test_a_full_outbox_says_so_and_where(tmp_path: Path, shop, age_identity, mount_tmpfs):
+    outbox = mount_tmpfs(tmp_path / "outbox", size="64k")
+    csv = os.urandom(1024 * 1024)  # ciphertext does not shrink: it cannot fit
+
+    with pytest.raises(EnvelopeError) as raised:
+        _seal(shop, outbox, [age_identity.recipient], csv=csv)
+
+    message = str(raised.value)
+    assert "the outbox is full" in message, message
+    assert str(outbox / "drop-1" / "drop-1.csv.age") in message
+    assert f"free space on {outbox} " in message and "No space left on device" in message
+    assert "recipients" not in message  # not mistaken for an encryption problem
+    assert list((outbox / "drop-1").iterdir()) == []  # not even a temporary file
+
+
+def test_other_write_failures_name_the_path_and_the_reason(
+    tmp_path: Path, shop, age_identity, mount_tmpfs
+):
+    outbox = mount_tmpfs(tmp_path / "outbox", size="1m")
+    (outbox / "drop-1").mkdir()
+    remount(outbox, "ro")
+
+    with pytest.raises(EnvelopeError) as raised:
+        _seal(shop, outbox, [age_identity.recipient])
+
+    message = str(raised.value)
+    assert f"cannot write {outbox / 'drop-1' / 'drop-1.csv.age'}" in message, message
+    assert "Read-only file system" in message and "outbox is full" not in message
