@@ -108,6 +108,7 @@ def record(store: StateStore, run_id: str, drop: PreparedDrop, receipt: sftp.Rec
             "inbox": receipt.inbox,
             "uploaded": list(receipt.files),
             "already_there": list(receipt.skipped),
+            "found_at_agency": receipt.found_at_agency,
             "host_key": receipt.host_key_fingerprint,
         },
     )

@@ -322,7 +322,8 @@ def cmd_agency_open(args: argparse.Namespace) -> int:
         print(f"no drop in {args.source}")
     for outcome in outcomes:
         if outcome.ok:
-            print(f"opened {outcome.drop_id}: {outcome.message}")
+            verb = "moved" if outcome.subject == "audit-head" else "opened"
+            print(f"{verb} {outcome.drop_id}: {outcome.message}")
         else:
             refused = "REFUSED " if outcome.output is None else ""
             print(f"handover: {refused}{outcome.message}", file=sys.stderr)

@@ -28,6 +28,7 @@ from pyrage import x25519
 
 from handover.crypto.sshsig import MANIFEST_NAMESPACE, Signer
 from handover.errors import EnvelopeError
+from handover.faults import crash_point
 
 PAYLOAD_SUFFIX = ".csv.age"
 MANIFEST_SUFFIX = ".manifest.json"
@@ -105,6 +106,7 @@ def seal(
     try:
         digest = _write_atomic(payload, lambda sink: _encrypt(source, sink, [*parsed, archive]))
         written.append(payload)
+        crash_point("payload_sealed")
         document = dict(manifest)
         document["payload"] = {
             "file": payload.name,

@@ -52,6 +52,7 @@ from paramiko.sftp import (
 from handover.config import SftpEndpoint
 from handover.crypto.envelope import MANIFEST_SUFFIX, PAYLOAD_SUFFIX, SIGNATURE_SUFFIX
 from handover.errors import DeliveryError, HostKeyMismatch, KeyFileError, TransientDeliveryError
+from handover.faults import crash_point
 
 # Paramiko's 2 MiB default window slowed pipelined uploads: 107 vs 146 MiB/s on loopback.
 WINDOW_SIZE = 64 * 1024 * 1024
@@ -413,6 +414,8 @@ def _deliver_drop(
         else:
             _upload_one(sftp, path, inbox, where)
             uploaded.append(path.name)
+            if path.name.endswith(PAYLOAD_SUFFIX):
+                crash_point("payload_sent")
     return uploaded, skipped, None
 
 

@@ -33,6 +33,7 @@ def test_nightly_handover_on_weekdays_in_berlin():
         "agency",
         "dry_run",
     ]
+    assert nightly["concurrency_limit"] == 1  # the lease refuses a second run; Prefect queues it
     (schedule,) = nightly["schedules"]
     assert schedule["timezone"] == "Europe/Berlin"
     assert schedule["cron"].split()[4] == "1-5"

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from handover.cli.main import main
+from handover.config import load_config
 from handover.contract import read_csv_rows
 from handover.ledger import audit, guards, retention
-from handover.config import load_config
 from handover.ledger.store import StateStore, open_store
 from tests.flows.test_nightly import Setup, build, decrypt
 from tests.support.pgserver import PostgresServer

@@ -32,12 +32,15 @@ AGENCY = Agency(
 class Shop:
     """Rows are added with defaults that make invoice I1 of customer C1 eligible on AS_OF."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, first_id: int = 1) -> None:
+        """A new shop at `path`, or (when it exists) more rows for it, ids from `first_id`."""
         self.path = path
         self.url = f"sqlite:///{path}"
+        exists = path.exists()
         self.db = sqlite3.connect(path)
-        self.db.executescript(DDL)
-        self._ids = itertools.count(1)
+        if not exists:
+            self.db.executescript(DDL)
+        self._ids = itertools.count(first_id)
 
     def _insert(self, table: str, row: dict[str, Any]) -> None:
         columns = ", ".join(row)
