@@ -26,13 +26,6 @@ def quiet_analytics() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def print_counts(counts: dict[str, int]) -> None:
-    """Counts per reason code, one per line, aligned."""
-    width = max(map(len, counts), default=0)
-    for code, count in counts.items():
-        print(f"  {code:<{width}}  {count:>8}")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from handover.config import load_config
     from handover.run.decide import check_as_of
@@ -43,6 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_as_of(dt.date.fromisoformat(args.as_of))
     quiet_analytics()
     from flows.nightly import handover
+    from handover.run.publish import counts_text
 
     counts = handover(
         config_path=str(Path(args.config).resolve()),
@@ -51,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     print("Dry run: counts per reason code" if args.dry_run else "Counts per reason code")
-    print_counts(counts)
+    print(counts_text(counts), end="")
     return 0
 
 

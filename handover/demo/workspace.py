@@ -171,8 +171,8 @@ known_hosts = "known_hosts"
 
 def run_demo(workspace: Path, *, customers: int, seed: int) -> int:
     """Build the workspace, start the embedded agency server, run the flow, show the drop."""
-    from handover.cli.main import print_counts
     from handover.demo.sftp_server import EmbeddedSftpServer
+    from handover.run.publish import counts_text
 
     ws = Workspace(workspace.resolve())
     build(ws, customers=customers, seed=seed)
@@ -190,7 +190,7 @@ def run_demo(workspace: Path, *, customers: int, seed: int) -> int:
         counts = handover(config_path=str(ws.config))
 
     print("\nCounts per reason code (a case may fail several rules):")
-    print_counts(counts)
+    print(counts_text(counts), end="")
     for agency in AGENCIES:
         inbox = ws.inbox(agency)
         print(f"\n{agency}'s inbox {inbox}:")

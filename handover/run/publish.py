@@ -36,6 +36,12 @@ def run_table(counts: Mapping[str, Any]) -> list[dict[str, Any]]:
     )
 
 
+def counts_text(counts: Mapping[str, int]) -> str:
+    """Counts per reason code, one per line, aligned: what `handover run` prints."""
+    width = max(map(len, counts), default=0)
+    return "".join(f"  {code:<{width}}  {count:>8}\n" for code, count in counts.items())
+
+
 def handed_over(counts: Mapping[str, Any]) -> int:
     """Cases delivered in the run, over all agencies (`handed_over` or `handed_over.<agency>`)."""
     return sum(

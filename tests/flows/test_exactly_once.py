@@ -1,5 +1,7 @@
 """Exactly once, under production's ordinary events, with real processes and real servers.
 
+(Issue 8's acceptance; the states and crash points are drawn in the README's Design section.)
+
 Each test runs `handover run` as the data engineer does (a subprocess of the console script,
 against one Prefect server for the session) for a shop with two agencies on a real OpenSSH
 sshd, and breaks the night in one way: SIGKILL at a stage boundary, two runs at once, a second
@@ -29,11 +31,14 @@ import pyrage
 import pytest
 
 from handover.agency.opener import open_drops
+from handover.errors import AuditIntegrityError
 from handover.faults import VARIABLE as STOP_AT
 from handover.ledger import audit
 from handover.ledger.store import StateStore
 from handover.ledger.witness import manifest_heads, shop_verifier
 from tests.conftest import Sshd, remount, write_known_hosts_for
+from tests.support.attacker import drop_guards, sql
+from tests.support.ledger import throwaway_signer
 from tests.support.paths import PROJECT
 from tests.support.proxy import FaultProxy
 from tests.support.shopbuilder import AS_OF, Shop
@@ -356,3 +361,81 @@ def test_a_changed_host_key_blocks_only_its_agency_from_the_second_night_on(nigh
     rerun_until_done(night)  # sued's waiting drops go first, in order, then nothing new
     night.agency_opens()
     assert sorted(night.imported("sued")) == sorted(EXPECTED["sued"] | {"RE-I9", "RE-I11"})
+
+
+def test_a_full_outbox_is_named_abandons_the_drop_and_raises_no_false_alarm(night, mount_tmpfs):
+    mount_tmpfs(night.root / "outbox", size="4k")
+    code, out = night.run()
+    assert code == 1 and "the outbox is full" in out and str(night.root / "outbox") in out, out[
+        -3000:
+    ]
+    assert "check the recipients" not in out
+    with night.store.engine.connect() as conn:
+        abandoned = [e for e in audit.entries(conn) if e["event"] == "drop_abandoned"]
+    assert abandoned and all(
+        e["data"]["reason"] == "sealing failed (EnvelopeError)" for e in abandoned
+    )
+    night.store.verify()  # a failed seal is no tampering
+    remount(night.root / "outbox", "size=8m")
+    rerun_until_done(night)
+    check_exactly_once(night)
+
+
+def _witnesses(night: Night):
+    verify_signature = shop_verifier(night.root / "keys")
+    heads = []
+    for agency in AGENCIES:
+        heads += manifest_heads(night.inboxes[agency], verify_signature)[0]
+    return verify_signature, heads
+
+
+def _head(store: StateStore) -> audit.Head:
+    with store.engine.connect() as conn:
+        return audit.head(conn)
+
+
+def _cut(store: StateStore, after: int) -> None:
+    drop_guards(store.engine)
+    sql(store.engine, "DELETE FROM audit_identifiers WHERE seq > :s", s=after)
+    sql(store.engine, "DELETE FROM audit_log WHERE seq > :s", s=after)
+
+
+def test_verify_names_a_deleted_checkpoint_a_cut_tail_and_a_consistent_rewrite(night):
+    rerun_until_done(night)
+    store = night.store
+    verify_signature, heads = _witnesses(night)
+    assert any(w.source.startswith("head file") for w in heads)  # the tail left the shop
+    store.verify(verify_signature=verify_signature, witnessed=heads)
+    with store.engine.connect() as conn:
+        entries = audit.entries(conn)
+    last = entries[-1]
+    assert last["event"] == "audit_checkpoint"
+
+    # 1. The newest checkpoint deleted: the run's end is no longer signed.
+    _cut(store, last["seq"] - 1)
+    with pytest.raises(
+        AuditIntegrityError, match=r"run .* ended at audit entry .* checkpoint .* missing"
+    ):
+        store.verify(verify_signature=verify_signature)
+
+    # 2. Cut back to just after the last manifest head: the deliveries vanish.
+    prepared = max(e["seq"] for e in entries if e["event"] == "drop_prepared")
+    _cut(store, prepared)
+    with pytest.raises(AuditIntegrityError, match=r"come after .* checkpoint .* not running"):
+        store.verify(verify_signature=verify_signature)
+    with pytest.raises(
+        AuditIntegrityError, match=r"head file .* witnessed audit entry .* log ends"
+    ):
+        store.verify(verify_signature=verify_signature, witnessed=heads)
+
+    # 3. ...and rewritten consistently: new entries, linked and closed by a checkpoint that
+    #    someone without the shop's key signed.
+    forger = StateStore(str(store.engine.url), signer=throwaway_signer())
+    while _head(forger).seq < max(w.seq for w in heads):  # as long as the real log was
+        forger.record_event("forged-run", "run_finished", {"handed_over": 0})
+    with pytest.raises(AuditIntegrityError, match=r"signature of audit entry .* is invalid"):
+        forger.verify(verify_signature=verify_signature)
+    with pytest.raises(
+        AuditIntegrityError, match=r"differs from the head .* that (head file|manifest)"
+    ):
+        forger.verify(witnessed=heads)
