@@ -289,6 +289,14 @@ def to_agency(
     got = Delivered()
     for waiting in run.store.waiting_drops(agency.name):
         run.logger.info("%s: delivering drop %s of an earlier run", agency.name, waiting.drop_id)
+        missing = [path.name for path in waiting.files if not path.is_file()]
+        if missing:
+            raise DeliveryError(
+                f"drop {waiting.drop_id} waits for delivery, but {', '.join(missing)} is missing "
+                f"from {waiting.directory}; restore the outbox from backup, or, once the agency "
+                f"confirms it does not hold the drop, `handover drops abandon {waiting.drop_id}`"
+                " (its cases then go into the next drop)"
+            )
         got.cases += _deliver_and_record(run, waiting, agency)
         got.drop_ids.append(waiting.drop_id)
     if rows.empty:

@@ -376,6 +376,32 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drops_list(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.ledger.store import open_store
+
+    waiting = open_store(load_config(args.config), signing=False).live_drops()
+    if not waiting:
+        print("no drop is waiting for delivery")
+    for drop in waiting:
+        print(f"{drop.drop_id}  {drop.agency}  {drop.status}  {drop.case_count} cases")
+    return 0
+
+
+def cmd_drops_abandon(args: argparse.Namespace) -> int:
+    import uuid
+
+    from handover.config import load_config
+    from handover.ledger.store import open_store
+    from handover.run.seal import remove_files
+
+    store = open_store(load_config(args.config))
+    drop = store.abandon_by_operator(f"abandon-{uuid.uuid4().hex[:12]}", args.drop_id)
+    remove_files(drop)
+    print(f"abandoned {drop.drop_id}: its {drop.case_count} cases go into the next run's drop")
+    return 0
+
+
 def _as_of(text: str) -> str:
     try:
         dt.date.fromisoformat(text)
@@ -535,6 +561,22 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", required=True, help="the HTML file to write")
     report.add_argument("--manifests", metavar="DIR", help="also check these manifests' heads")
     report.set_defaults(func=cmd_report)
+
+    drops = commands.add_parser("drops", help="drops waiting for delivery").add_subparsers(
+        dest="drops_command", required=True
+    )
+    with_config(
+        drops.add_parser("list", help="drops prepared or sealed, not delivered")
+    ).set_defaults(func=cmd_drops_list)
+    abandon = with_config(
+        drops.add_parser(
+            "abandon",
+            help="give up a waiting drop the agency confirmed it does not hold (its files are "
+            "deleted; its cases go into the next drop)",
+        )
+    )
+    abandon.add_argument("drop_id")
+    abandon.set_defaults(func=cmd_drops_abandon)
 
     quarantine = commands.add_parser("quarantine", help="cases held back by validation")
     held = with_config(

@@ -444,32 +444,62 @@ class StateStore:
         message that could quote data.
         """
         with self.transaction() as conn:
-            drop = conn.execute(sa.select(drops).where(drops.c.drop_id == drop_id)).one()
-            if drop.status not in LIVE_DROP_STATES:
-                return False
-            conn.execute(
-                drops.update()
-                .where(drops.c.drop_id == drop_id)
-                .values(status="abandoned", abandoned_at=now(), abandon_reason=reason)
-            )
-            policy = {"policy_version": drop.policy_version, "policy_sha256": drop.policy_sha256}
-            audit.append(
-                conn,
-                [
-                    audit.Entry(
-                        run_id,
-                        "drop_abandoned",
-                        {
-                            "drop_id": drop_id,
-                            "agency": drop.agency,
-                            "was": drop.status,
-                            "reason": reason,
-                            **policy,
-                        },
-                    )
-                ],
-            )
-            return True
+            return self._abandon(conn, run_id, drop_id, reason)
+
+    def abandon_by_operator(self, command_id: str, drop_id: str) -> PreparedDrop:
+        """`handover drops abandon`: give up a waiting drop the agency confirmed it does not hold.
+
+        Refused while a run is alive (it may be delivering the drop) and for a drop that is
+        unknown, delivered or abandoned already.
+        """
+        with self.transaction() as conn:
+            held_by = lease.holder(conn)
+            holder = self._process(conn, held_by) if held_by else None
+            if holder is not None and holder.death(_now()) is None:
+                raise RunLocked(
+                    f"the state store is in use by {holder.describe()}; abandon the drop when "
+                    "that run has ended"
+                )
+            drop = conn.execute(sa.select(drops).where(drops.c.drop_id == drop_id)).first()
+            if drop is None:
+                raise LedgerConflict(
+                    f"no drop {drop_id} in the state store; `handover drops list` shows the "
+                    "drops waiting for delivery"
+                )
+            if not self._abandon(conn, command_id, drop_id, "abandoned by the operator"):
+                raise LedgerConflict(
+                    f"drop {drop_id} is {drop.status}: it can no longer be abandoned"
+                )
+            self._append_closed(conn, command_id, [])
+        return self._drops(drops.c.drop_id == drop_id)[0]
+
+    def _abandon(self, conn: sa.Connection, run_id: str, drop_id: str, reason: str) -> bool:
+        drop = conn.execute(sa.select(drops).where(drops.c.drop_id == drop_id)).one()
+        if drop.status not in LIVE_DROP_STATES:
+            return False
+        conn.execute(
+            drops.update()
+            .where(drops.c.drop_id == drop_id)
+            .values(status="abandoned", abandoned_at=now(), abandon_reason=reason)
+        )
+        policy = {"policy_version": drop.policy_version, "policy_sha256": drop.policy_sha256}
+        audit.append(
+            conn,
+            [
+                audit.Entry(
+                    run_id,
+                    "drop_abandoned",
+                    {
+                        "drop_id": drop_id,
+                        "agency": drop.agency,
+                        "was": drop.status,
+                        "reason": reason,
+                        **policy,
+                    },
+                )
+            ],
+        )
+        return True
 
     def unsealed_drops(self) -> list[PreparedDrop]:
         """Drops recorded as prepared whose sealing never finished (their run was killed)."""
@@ -478,6 +508,10 @@ class StateStore:
     def waiting_drops(self, agency: str) -> list[PreparedDrop]:
         """Sealed drops for `agency` that were not delivered yet, oldest first."""
         return self._drops(drops.c.status == "sealed", drops.c.agency == agency)
+
+    def live_drops(self) -> list[PreparedDrop]:
+        """Every drop prepared or sealed and not delivered yet, oldest first."""
+        return self._drops(drops.c.status.in_(LIVE_DROP_STATES))
 
     def pending_drops(self, agency: str) -> list[PreparedDrop]:
         """Drops for `agency` that are not delivered or abandoned (never to be deleted)."""

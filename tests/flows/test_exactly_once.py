@@ -20,6 +20,7 @@ import collections
 import csv
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -439,3 +440,38 @@ def test_verify_names_a_deleted_checkpoint_a_cut_tail_and_a_consistent_rewrite(n
         AuditIntegrityError, match=r"differs from the head .* that (head file|manifest)"
     ):
         forger.verify(witnessed=heads)
+
+
+def test_a_waiting_drop_whose_files_are_lost_is_named_and_can_be_abandoned(night):
+    night.crash("drop_recorded")  # sealed, nothing sent
+    waiting = next(d for d in night.store.live_drops() if d.status == "sealed")
+    shutil.rmtree(waiting.directory)  # the outbox was lost
+    code, out = night.run()
+    assert code == 1 and f"agency {waiting.agency}" in out, out[-3000:]
+    assert f"handover drops abandon {waiting.drop_id}" in out
+    listed = subprocess.run(
+        [sys.executable, "-m", "handover.cli.main", "drops", "list", "--config", str(night.config)],
+        env=night.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert waiting.drop_id in listed and "sealed" in listed
+    abandoned = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "handover.cli.main",
+            "drops",
+            "abandon",
+            waiting.drop_id,
+            "--config",
+            str(night.config),
+        ],
+        env=night.env,
+        capture_output=True,
+        text=True,
+    )
+    assert abandoned.returncode == 0, abandoned.stderr
+    rerun_until_done(night)
+    check_exactly_once(night)
