@@ -1,0 +1,63 @@
+"""`handover keys init`, `show`, `rotate-pseudonym`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from handover.cli.common import with_config
+
+
+def register(commands: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    keys = commands.add_parser("keys", help="the key directory").add_subparsers(
+        dest="keys_command", required=True
+    )
+    with_config(keys.add_parser("init", help="create missing keys")).set_defaults(
+        func=cmd_keys_init
+    )
+    with_config(keys.add_parser("show", help="print key fingerprints")).set_defaults(
+        func=cmd_keys_show
+    )
+    with_config(
+        keys.add_parser("rotate-pseudonym", help="new active case_ref key; old ones are kept")
+    ).set_defaults(func=cmd_keys_rotate_pseudonym)
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.crypto.keys import KeyDirectory
+
+    keys = KeyDirectory(load_config(args.config).key_dir)
+    created = keys.init()
+    for path in created:
+        print(f"created {path}")
+    if not created:
+        print(f"all keys already exist in {keys.path}; nothing changed")
+    return cmd_keys_show(args)
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    from handover.config import load_config, load_key_settings
+    from handover.crypto.keys import SIGNING_KEY, KeyDirectory
+    from handover.crypto.sshsig import MANIFEST_NAMESPACE, allowed_signers_line
+
+    keys = KeyDirectory(load_config(args.config).key_dir)
+    for name, fingerprint in keys.fingerprints().items():
+        print(f"{name}: {fingerprint}")
+    if (keys.path / f"{SIGNING_KEY}.pub").exists():
+        identity = load_key_settings(args.config).signer_identity
+        line = allowed_signers_line(identity, keys.signing_public_key(), MANIFEST_NAMESPACE)
+        print(f"\nFor the agencies' allowed_signers file (ssh-keygen -Y verify -I {identity}):")
+        print(line, end="")
+    return 0
+
+
+def cmd_keys_rotate_pseudonym(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.crypto.keys import KeyDirectory
+
+    keys = KeyDirectory(load_config(args.config).key_dir)
+    new = keys.rotate_pseudonym()
+    print(f"new active pseudonym key id {new.key_id}; kept: {', '.join(keys.pseudonym_key_ids())}")
+    return 0

@@ -1,0 +1,110 @@
+"""`handover run`, and the drops and quarantine it leaves."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from handover.cli.common import as_of, quiet_analytics, with_config
+
+
+def register(commands: Any) -> None:
+    """Add this group's commands to the top-level subparsers."""
+    run = with_config(commands.add_parser("run", help="run the handover flow once"))
+    run.add_argument("--as-of", type=as_of, help="date in Europe/Berlin (default: today)")
+    run.add_argument("--agency", help="agency name (default: the only one configured)")
+    run.add_argument(
+        "--dry-run", action="store_true", help="decide and validate, but seal and send nothing"
+    )
+    run.set_defaults(func=cmd_run)
+
+    drops = commands.add_parser("drops", help="drops waiting for delivery").add_subparsers(
+        dest="drops_command", required=True
+    )
+    with_config(
+        drops.add_parser("list", help="drops prepared or sealed, not delivered")
+    ).set_defaults(func=cmd_drops_list)
+    abandon = with_config(
+        drops.add_parser(
+            "abandon",
+            help="give up a waiting drop the agency confirmed it does not hold (its files are "
+            "deleted; its cases go into the next drop)",
+        )
+    )
+    abandon.add_argument("drop_id")
+    abandon.set_defaults(func=cmd_drops_abandon)
+
+    quarantine = commands.add_parser("quarantine", help="cases held back by validation")
+    held = with_config(
+        quarantine.add_subparsers(dest="quarantine_command", required=True).add_parser(
+            "list", help="held-back cases: run, invoice, suite, reason codes"
+        )
+    )
+    held.add_argument("--run", help="only this run id (default: every run)")
+    held.set_defaults(func=cmd_quarantine_list)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.run.decide import check_as_of
+
+    # Refuse a bad config or date before Prefect starts a server for a doomed run.
+    load_config(args.config).in_scope(args.agency)
+    if args.as_of:
+        check_as_of(dt.date.fromisoformat(args.as_of))
+    quiet_analytics()
+    from flows.nightly import handover
+    from handover.run.publish import counts_text
+
+    counts = handover(
+        config_path=str(Path(args.config).resolve()),
+        as_of=args.as_of,
+        agency=args.agency,
+        dry_run=args.dry_run,
+    )
+    print("Dry run: counts per reason code" if args.dry_run else "Counts per reason code")
+    print(counts_text(counts), end="")
+    return 0
+
+
+def cmd_drops_list(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.ledger.store import open_store
+
+    waiting = open_store(load_config(args.config), signing=False).live_drops()
+    if not waiting:
+        print("no drop is waiting for delivery")
+    for drop in waiting:
+        print(f"{drop.drop_id}  {drop.agency}  {drop.status}  {drop.case_count} cases")
+    return 0
+
+
+def cmd_drops_abandon(args: argparse.Namespace) -> int:
+    import uuid
+
+    from handover.config import load_config
+    from handover.ledger.store import open_store
+    from handover.run.seal import remove_files
+
+    store = open_store(load_config(args.config))
+    drop = store.abandon_by_operator(f"abandon-{uuid.uuid4().hex[:12]}", args.drop_id)
+    remove_files(drop)
+    print(f"abandoned {drop.drop_id}: its {drop.case_count} cases go into the next run's drop")
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.ledger.store import StateStore
+
+    held = StateStore(load_config(args.config).state_url).quarantined(args.run)
+    if not held:
+        print("no quarantined cases" + (f" in run {args.run}" if args.run else ""))
+        return 0
+    header = {"run_id": "run", "invoice_id": "invoice", "suite": "suite", "reasons": "reasons"}
+    width = {k: max(len(header[k]), *(len(str(r[k])) for r in held)) for k in header}
+    for row in [header, *held]:
+        print("  ".join(str(row[k]).ljust(width[k]) for k in header).rstrip())
+    return 0
