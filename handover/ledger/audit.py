@@ -168,7 +168,8 @@ class ChainStatus:
         parts = [f"audit log intact: {self.entries} entries, head {self.head}"]
         if self.checkpoints:
             how = "signatures valid" if self.signatures_checked else "signatures NOT checked"
-            parts.append(f"{self.checkpoints} signed checkpoints ({how})")
+            plural = "s" if self.checkpoints != 1 else ""
+            parts.append(f"{self.checkpoints} signed checkpoint{plural} ({how})")
         else:
             parts.append("no signed checkpoint")
         if self.witnessed:
