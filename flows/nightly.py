@@ -25,6 +25,7 @@ from prefect.runtime import flow_run
 
 from handover import contract
 from handover.config import Agency, Config, load_config
+from handover.crypto import envelope
 from handover.crypto.keys import KeyDirectory, PseudonymKey, load_pseudonym_key
 from handover.errors import DeliveryError, HandoverError
 from handover.faults import crash_point
@@ -340,10 +341,7 @@ def _failed(failures: list[tuple[str, HandoverError]], of: int) -> HandoverError
     if len(failures) == 1:
         name, exc = failures[0]
         kind = type(exc) if isinstance(exc, DeliveryError) else HandoverError
-        try:
-            return kind(f"agency {name}: {exc}; its cases wait for the next run")
-        except TypeError:  # an error class with its own constructor keeps its message
-            return exc
+        return kind(f"agency {name}: {exc}; its cases wait for the next run")
     return DeliveryError(
         f"{len(failures)} of {of} agencies failed; their cases wait for the next run: "
         + "; ".join(f"agency {name}: {exc}" for name, exc in failures)
@@ -367,7 +365,7 @@ def _send_heads(
         if not got or not got.drop_ids:
             continue
         drop_id = got.drop_ids[-1]
-        path = run.config.outbox / agency.name / drop_id / f"{drop_id}{witness.HEAD_SUFFIX}"
+        path = run.config.outbox / agency.name / drop_id / f"{drop_id}{envelope.HEAD_SUFFIX}"
         try:
             sftp.deliver(
                 [witness.write_head_file(path, drop_id, closing)],

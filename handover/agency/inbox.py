@@ -30,11 +30,12 @@ from urllib.parse import unquote, urlsplit
 
 import paramiko
 
+from handover.agency.register import write_all
 from handover.config import SftpEndpoint
+from handover.crypto.envelope import PROCESSED
 from handover.errors import DeliveryError, DropRefused, HandoverError
 from handover.run import deliver as shop_sftp
 
-PROCESSED = "processed"
 REGULAR = "a regular file"
 MISSING = "missing"
 CHUNK = 1 << 20
@@ -231,10 +232,7 @@ class LocalInbox:
             fd = os.open(tmp, flags, 0o644, dir_fd=folder)
             try:
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    os.fsync(fd)
+                    write_all(fd, data)
                 finally:
                     os.close(fd)
                 try:

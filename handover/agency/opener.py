@@ -40,6 +40,7 @@ from handover.agency.register import Opened, Register, receipt_name, utc_now
 from handover.contract import COLUMNS, json_schema
 from handover.crypto import agecheck
 from handover.crypto.envelope import (
+    HEAD_SUFFIX,
     MANIFEST_SUFFIX,
     PAYLOAD_FORMAT,
     PAYLOAD_SUFFIX,
@@ -49,7 +50,6 @@ from handover.crypto.keys import check_private_file
 from handover.crypto.sshsig import MANIFEST_NAMESPACE, MAX_SIGNATURE_BYTES, verifier, verify
 from handover.errors import AgeFileError, DropRefused, KeyFileError, SignatureError
 
-AUDIT_HEAD_SUFFIX = ".audit-head.json"
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is ~1 KiB; bounds what a hostile inbox makes us read
 CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -290,9 +290,9 @@ def _move_audit_heads(inbox: Inbox, names: Sequence[str], register: Register) ->
     """Move each audit head whose drop was opened to `processed/`; never read one."""
     outcomes = []
     for name in names:
-        if not name.endswith(AUDIT_HEAD_SUFFIX):
+        if not name.endswith(HEAD_SUFFIX):
             continue
-        drop_id = name[: -len(AUDIT_HEAD_SUFFIX)]
+        drop_id = name[: -len(HEAD_SUFFIX)]
         opened = register.get(drop_id)
         kind = inbox.kind(name)
         if opened is None or kind == MISSING:

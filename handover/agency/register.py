@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from handover import __version__
+from handover.crypto.envelope import RECEIPT_SUFFIX
 from handover.errors import DropRefused
 
 REGISTER_NAME = "opened-drops.jsonl"
-RECEIPT_SUFFIX = ".received"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIELDS = {
     "drop_id": str,
@@ -62,6 +62,14 @@ class Opened:
             "generator": f"handover {__version__}",
         }
         return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (os.write may write less) and make it durable."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
 
 
 def receipt_name(drop_id: str) -> str:
@@ -142,10 +150,7 @@ class Register:
             dir_fd=self._dir,
         )
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.fsync(self._dir)

@@ -33,6 +33,12 @@ from handover.faults import crash_point
 PAYLOAD_SUFFIX = ".csv.age"
 MANIFEST_SUFFIX = ".manifest.json"
 SIGNATURE_SUFFIX = ".manifest.json.sig"
+# What else the shop and the agency's tool leave in the agency's inbox, one convention for both
+# sides: the signed audit head the shop sends after a drop, the receipt the tool leaves once it
+# opened a drop, and the folder it moves opened drops into.
+HEAD_SUFFIX = ".audit-head.json"
+RECEIPT_SUFFIX = ".received"
+PROCESSED = "processed"
 PAYLOAD_FORMAT = "age-v1"
 FILE_MODE = 0o640
 DIR_MODE = 0o750

@@ -60,7 +60,7 @@ def delete_expired(config_path: str, *, now: dt.datetime, dry_run: bool = False)
     store = open_store(config)
     archived = archived_drops(config.outbox)
     # A drop still waiting for delivery is not an archive copy yet: it must not be lost.
-    waiting = {p.drop_id for a in {d.agency for d in archived} for p in store.pending_drops(a)}
+    waiting = {drop.drop_id for drop in store.live_drops()}
     doomed = [d for d in expired(archived, days, now) if d.drop_id not in waiting]
     ids = [d.drop_id for d in doomed]
     if dry_run or not doomed:

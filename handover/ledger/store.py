@@ -328,13 +328,6 @@ class StateStore:
             lease.release(conn, run_id)
         return checkpoint
 
-    def checkpoint(self, run_id: str) -> audit.Checkpoint | None:
-        """Sign the head now (nothing is written without a signer)."""
-        if self.signer is None:
-            return None
-        with self.transaction() as conn:
-            return audit.checkpoint(conn, self.signer, run_id=run_id)
-
     def _append_closed(
         self, conn: sa.Connection, run_id: str, entries: Sequence[audit.Entry]
     ) -> audit.Checkpoint | None:
@@ -512,10 +505,6 @@ class StateStore:
     def live_drops(self) -> list[PreparedDrop]:
         """Every drop prepared or sealed and not delivered yet, oldest first."""
         return self._drops(drops.c.status.in_(LIVE_DROP_STATES))
-
-    def pending_drops(self, agency: str) -> list[PreparedDrop]:
-        """Drops for `agency` that are not delivered or abandoned (never to be deleted)."""
-        return self._drops(drops.c.status.in_(LIVE_DROP_STATES), drops.c.agency == agency)
 
     def _drops(self, *where: sa.ColumnElement[bool]) -> list[PreparedDrop]:
         query = sa.select(drops).where(*where).order_by(drops.c.prepared_at, drops.c.drop_id)

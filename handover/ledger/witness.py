@@ -17,14 +17,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from handover.crypto.envelope import MANIFEST_SUFFIX
+from handover.crypto.envelope import HEAD_SUFFIX, MANIFEST_SUFFIX
 from handover.crypto.keys import KeyDirectory
 from handover.crypto.sshsig import AUDIT_NAMESPACE, verifier
 from handover.errors import AuditUnverifiable, HandoverError
 from handover.ledger.audit import Checkpoint, Head, SignatureVerifier, Witness
 from handover.ledger.audit import verify_checkpoint_signature as signature_valid
-
-HEAD_SUFFIX = ".audit-head.json"
 
 
 def shop_verifier(key_dir: Path) -> SignatureVerifier:

@@ -50,7 +50,13 @@ from paramiko.sftp import (
 )
 
 from handover.config import SftpEndpoint
-from handover.crypto.envelope import MANIFEST_SUFFIX, PAYLOAD_SUFFIX, SIGNATURE_SUFFIX
+from handover.crypto.envelope import (
+    MANIFEST_SUFFIX,
+    PAYLOAD_SUFFIX,
+    PROCESSED,
+    RECEIPT_SUFFIX,
+    SIGNATURE_SUFFIX,
+)
 from handover.errors import DeliveryError, HostKeyMismatch, KeyFileError, TransientDeliveryError
 from handover.faults import crash_point
 
@@ -61,8 +67,6 @@ WRITE_SIZE = 32 * 1024
 # Writes sent but not yet answered: 64 x 32 KiB = 2 MiB in flight, OpenSSH's channel window.
 WRITES_IN_FLIGHT = 64
 # The agency's folder for opened drops, and the suffix of the receipts its tool writes.
-PROCESSED = "processed"
-RECEIPT_SUFFIX = ".received"
 # Signatures, manifests and receipts are read whole to compare them; they are small.
 SMALL_FILE_LIMIT = 1024 * 1024
 
