@@ -59,7 +59,7 @@ class WithoutTraceback(logging.Formatter):
         return self.inner.format(record)
 
 
-def terminal_handlers() -> list[logging.StreamHandler]:  # type: ignore[type-arg]
+def terminal_handlers() -> list[logging.StreamHandler]:
     """Every handler attached now that writes to stderr or stdout (no file handler)."""
     loggers = [logging.getLogger()] + [
         logger
@@ -67,7 +67,7 @@ def terminal_handlers() -> list[logging.StreamHandler]:  # type: ignore[type-arg
         if isinstance(logger, logging.Logger)
     ]
     terminals = {id(s) for s in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)}
-    found: dict[int, logging.StreamHandler] = {}  # type: ignore[type-arg]
+    found: dict[int, logging.StreamHandler] = {}
     for logger in loggers:
         for handler in list(logger.handlers):
             if (
@@ -102,4 +102,4 @@ def one_line_errors() -> Iterator[None]:
     finally:
         for handler, formatter in changed:
             handler.removeFilter(hide)
-            handler.setFormatter(formatter)  # type: ignore[arg-type]
+            handler.setFormatter(formatter)

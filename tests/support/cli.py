@@ -33,7 +33,7 @@ def audit_rows(state_db: Path) -> tuple[int, int]:
     engine = sa.create_engine(f"sqlite:///{state_db}")
     try:
         with engine.connect() as conn:
-            return tuple(  # type: ignore[return-value]
+            return tuple(
                 conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
                 for table in (audit.audit_log, audit.audit_identifiers)
             )
