@@ -50,7 +50,7 @@ def resolve_invoice(config: Config, store: StateStore, text: str) -> Resolved:
     if found.by_number:
         named.append(f"by invoice number: {_listed(found.by_number)}")
     raise UnknownId(
-        f"{text!r} names {len(candidates)} invoices in the shop database ({'; '.join(named)}); "
+        f"{text!r} names {len(candidates)} invoices ({'; '.join(named)}); "
         "run `handover explain INVOICE_ID` with the id of the one you mean"
     )
 

@@ -83,8 +83,8 @@ def test_a_number_that_several_invoices_carry_lists_their_ids(ws: Workspace):
     result = explain(ws, "RE-2026-7")
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (
-        "handover: error: 'RE-2026-7' names 2 invoices in the shop database (by invoice "
-        "number: I4, I5); run `handover explain INVOICE_ID` with the id of the one you mean\n"
+        "handover: error: 'RE-2026-7' names 2 invoices (by invoice number: I4, I5); "
+        "run `handover explain INVOICE_ID` with the id of the one you mean\n"
     )
     assert audit_rows(ws.root / "state.db") == before
 
@@ -92,9 +92,7 @@ def test_a_number_that_several_invoices_carry_lists_their_ids(ws: Workspace):
 def test_an_id_that_is_also_another_invoices_number_is_ambiguous(ws: Workspace):
     result = explain(ws, "I5")
     assert result.returncode == 1
-    assert "'I5' names 2 invoices in the shop database (by id: I5; by invoice number: I6)" in (
-        result.stderr
-    )
+    assert "'I5' names 2 invoices (by id: I5; by invoice number: I6)" in result.stderr
 
 
 def test_an_invoice_the_shop_deleted_is_explained_from_the_state_store(ws: Workspace):
