@@ -86,6 +86,34 @@ DATE_COLUMNS: tuple[str, ...] = (
     "handover_notice_date",
 )
 
+# Text from customers or the shop's own free text: a spreadsheet could run it as a formula
+# (redaction/rows/csv_injection.py neutralises it), and its length is bounded.
+FREE_TEXT_COLUMNS: tuple[str, ...] = (
+    "invoice_number",
+    "first_name",
+    "last_name",
+    "company_name",
+    "street",
+    "city",
+    "claim_subject",
+)
+
+# The first characters that make a spreadsheet run a cell as a formula: = + - @, tab, carriage
+# return, and the full-width forms some spreadsheets fold to ASCII. A free-text cell that starts
+# with one is sent with a single quote in front; the schema refuses one without it.
+FORMULA_PREFIXES = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
+
+# The longest cell each unbounded text column may have, counted in characters as sent (a
+# neutralising quote included). The schema's maxLength and the outgoing suite's `too_long`
+# expectations carry the same numbers (tests/test_contract.py holds them together). An address
+# is at most 254 characters (RFC 5321). Every other column has a pattern that bounds it.
+MAX_TEXT_LENGTH = 200
+MAX_EMAIL_LENGTH = 254
+LENGTH_LIMITS: dict[str, int] = {
+    **dict.fromkeys(FREE_TEXT_COLUMNS, MAX_TEXT_LENGTH),
+    "email": MAX_EMAIL_LENGTH,
+}
+
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "agency_case_v1.json"
 
 

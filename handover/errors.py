@@ -19,6 +19,8 @@ HandoverError
 ├── AuditIntegrityError      terminal: names the first broken entry
 ├── AuditUnverifiable        terminal: a check could not be made (key or file missing);
 │                            never reported as tampering
+├── UnknownId                terminal: an id or invoice number that neither the shop database
+│                            nor the state store knows, or that names several invoices
 └── UnexpectedError          terminal: any other exception in a task, re-raised by
                              `redaction.logs.safe_errors` with its type and place, not its message
 ```
@@ -109,6 +111,13 @@ class AuditUnverifiable(HandoverError):
     """The audit log could not be checked: a key, a file or a witness is missing or unreadable.
 
     Not evidence of tampering; the message says what to provide.
+    """
+
+
+class UnknownId(HandoverError):
+    """An id or invoice number names no record the shop or the state store knows, or several.
+
+    Ids are matched exactly; the message names where it looked and may suggest a look-alike id.
     """
 
 

@@ -32,12 +32,12 @@ from typing import Any, BinaryIO
 
 import paramiko
 import pyrage
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from pyrage import x25519
 
 from handover.agency.inbox import MISSING, REGULAR, Inbox, describe, not_regular, open_inbox
 from handover.agency.register import Opened, Register, receipt_name, utc_now
-from handover.contract import COLUMNS, json_schema
+from handover.contract import COLUMNS, FORMULA_PREFIXES, json_schema
 from handover.crypto import agecheck
 from handover.crypto.envelope import (
     HEAD_SUFFIX,
@@ -433,6 +433,16 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+def _why(error: ValidationError, value: str | None) -> str:
+    """What is wrong with a cell, in words that quote none of it ('' when the rule says it)."""
+    if error.validator == "maxLength":
+        return f" (longer than {error.validator_value} characters)"
+    if error.validator == "pattern" and value and value[0] in FORMULA_PREFIXES:
+        # A spreadsheet would run it: the shop must send such a cell with a leading quote.
+        return " (it starts like a spreadsheet formula, without the leading quote)"
+    return ""
+
+
 def _validate_rows(sink: BinaryIO, drop_id: str) -> int:
     """Check the header and every row against the schema; messages name rows and columns only."""
     text = io.TextIOWrapper(sink, encoding="utf-8", newline="")
@@ -450,10 +460,11 @@ def _validate_rows(sink: BinaryIO, drop_id: str) -> int:
             row = dict(zip(COLUMNS, cells, strict=True))
             error = next(iter(_validator().iter_errors(row)), None)
             if error is not None:
-                column = error.path[0] if error.path else "(row)"
+                column = str(error.path[0]) if error.path else "(row)"
                 raise DropRefused(
                     f"drop {drop_id}: row {count}, column {column} breaks the schema rule "
-                    f"'{error.validator}' of agency_case_v1; ask the shop to correct the drop"
+                    f"'{error.validator}' of agency_case_v1{_why(error, row.get(column))}; "
+                    "ask the shop to correct the drop"
                 )
         return count
     except UnicodeDecodeError:

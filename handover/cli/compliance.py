@@ -13,11 +13,13 @@ from handover.cli.common import as_of, with_config, write_output
 def register(commands: Any) -> None:
     """Add this group's commands to the top-level subparsers."""
     explain = with_config(commands.add_parser("explain", help="why a case was (not) handed over"))
-    explain.add_argument("invoice_id")
+    explain.add_argument(
+        "invoice", help="the invoice id, or the invoice number printed on the invoice (exact)"
+    )
     explain.set_defaults(func=cmd_explain)
 
     subject = with_config(commands.add_parser("subject", help="answer an access request"))
-    subject.add_argument("customer_id")
+    subject.add_argument("customer_id", help="the shop's customer id (exact)")
     subject.add_argument("--export", choices=("json", "html"), help="default: plain text")
     subject.add_argument("-o", "--output", help="write to this file (default: stdout)")
     subject.add_argument(
@@ -48,7 +50,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from handover.compliance.explain import explain
     from handover.config import load_config
 
-    print(explain(load_config(args.config), args.invoice_id))
+    print(explain(load_config(args.config), args.invoice))
     return 0
 
 
@@ -58,6 +60,7 @@ def cmd_subject(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     identity = Path(args.archive_identity).read_text() if args.archive_identity else None
+    # An unknown customer id raises here: no page is written and nothing is audited.
     report = subject.subject_report(config, args.customer_id, archive_identity=identity)
     render = {"json": subject.to_json, "html": subject.to_html}.get(args.export, subject.to_text)
     write_output(render(report), args.output, private=report.values_included)

@@ -42,6 +42,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     quiet_analytics()
+    from handover.cli.terminal import one_line_errors
     from handover.demo.workspace import run_demo
 
-    return run_demo(Path(args.workspace), customers=args.customers, seed=args.seed)
+    with one_line_errors():  # each error once, in main's final line; tracebacks in the log
+        return run_demo(Path(args.workspace), customers=args.customers, seed=args.seed)

@@ -56,14 +56,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_as_of(dt.date.fromisoformat(args.as_of))
     quiet_analytics()
     from flows.nightly import handover
+    from handover.cli.terminal import one_line_errors
     from handover.run.publish import counts_text
 
-    counts = handover(
-        config_path=str(Path(args.config).resolve()),
-        as_of=args.as_of,
-        agency=args.agency,
-        dry_run=args.dry_run,
-    )
+    with one_line_errors():  # each error once, in main's final line; tracebacks in the log
+        counts = handover(
+            config_path=str(Path(args.config).resolve()),
+            as_of=args.as_of,
+            agency=args.agency,
+            dry_run=args.dry_run,
+        )
     print("Dry run: counts per reason code" if args.dry_run else "Counts per reason code")
     print(counts_text(counts), end="")
     return 0

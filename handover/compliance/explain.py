@@ -1,28 +1,92 @@
-"""`handover explain`: each rule's result for one case, in words support staff can read out."""
+"""`handover explain`: each rule's result for one case, in words support staff can read out.
+
+The case is named by its invoice id or by the invoice number printed on the invoice, which the
+shop database resolves. Either is matched exactly. One that neither the shop database nor the
+state store knows is refused, and so is a number that several invoices carry (`UnknownId`):
+explain never answers for an invoice it cannot find. An invoice the shop has since deleted is
+still explained from what the state store recorded.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from handover.config import Config
+from handover.errors import UnknownId
 from handover.ledger.store import StateStore
+from handover.run import lookup
 from handover.run.decide import RULES
 
+_LISTED = 10  # ids named in a message at most
 
-def explain(config: Config, invoice_id: str) -> str:
-    """A plain-text account of the latest decision on `invoice_id`, and where it went."""
+
+@dataclass(frozen=True)
+class Resolved:
+    """The invoice a text names, and how it was found."""
+
+    invoice_id: str
+    by_number: bool  # the text is the invoice's number, not its id
+    in_shop: bool  # the shop database still has the invoice
+
+
+def resolve_invoice(config: Config, store: StateStore, text: str) -> Resolved:
+    """The one invoice `text` names, as an invoice id or an invoice number; else `UnknownId`."""
+    found = lookup.find_invoices(config.source_url, text)
+    recorded = store.knows_invoice(text)
+    by_id = set(found.by_id) | ({text} if recorded else set())
+    candidates = sorted(by_id | set(found.by_number))
+    if len(candidates) == 1:
+        (invoice_id,) = candidates
+        return Resolved(invoice_id, invoice_id not in by_id, bool(found.by_id or found.by_number))
+    if not candidates:
+        raise UnknownId(
+            f"invoice {text!r} is unknown: no invoice has this id or invoice number in table "
+            f"'invoices' of the shop database (source.url in {config.path}), and the state "
+            "store (state.url) recorded no decision, quarantine or drop for it; check the id, "
+            "or the number as printed on the invoice"
+            + lookup.hint(lookup.near_invoices(config.source_url, text), text)
+        )
+    named = [f"by id: {', '.join(sorted(by_id))}"] if by_id else []
+    if found.by_number:
+        named.append(f"by invoice number: {_listed(found.by_number)}")
+    raise UnknownId(
+        f"{text!r} names {len(candidates)} invoices ({'; '.join(named)}); "
+        "run `handover explain INVOICE_ID` with the id of the one you mean"
+    )
+
+
+def _listed(ids: tuple[str, ...]) -> str:
+    more = f" and {len(ids) - _LISTED} more" if len(ids) > _LISTED else ""
+    return ", ".join(ids[:_LISTED]) + more
+
+
+def explain(config: Config, invoice: str) -> str:
+    """A plain-text account of the latest decision on an invoice (by id or number), and where
+    it went. Raises `UnknownId` for an invoice nobody knows or a number several invoices carry.
+    """
     store = StateStore(config.state_url)
+    resolved = resolve_invoice(config, store, invoice)
+    invoice_id = resolved.invoice_id
+    intro = [f"Invoice number {invoice} is invoice {invoice_id}."] if resolved.by_number else []
+    if not resolved.in_shop:
+        intro.append(
+            f"Invoice {invoice_id} is no longer in the shop database; "
+            "this is what the state store recorded."
+        )
+    return "\n".join(intro + _account(store, invoice_id))
+
+
+def _account(store: StateStore, invoice_id: str) -> list[str]:
     history = store.decision_history(invoice_id)
     held = [
         f"Held back by validation in run {q['run_id']} ({q['suite']} data): {q['reasons']}"
         for q in store.quarantined(invoice_id=invoice_id)
     ]
     if not history:
-        return "\n".join(
-            held
-            or [
-                f"Invoice {invoice_id} was not a case in any recorded run: it was not open and "
-                "overdue on a run's as_of date, or no run has happened since."
-            ]
-        )
+        return held or [
+            f"Invoice {invoice_id} was not a case in any recorded run: it was not open and "
+            "overdue on a run's as_of date, or no run has happened since."
+        ]
     latest = history[0]
     failed = set(filter(None, latest["reasons"].split(",")))
     kind = "dry run" if latest["dry_run"] else "run"
@@ -52,4 +116,4 @@ def explain(config: Config, invoice_id: str) -> str:
         for old in history[1:6]:
             routed = old["routed_to"] or "no agency"
             lines.append(f"  {old['as_of']} ({routed}): {old['reasons'] or 'eligible'}")
-    return "\n".join(lines)
+    return lines

@@ -5,6 +5,10 @@ which basis) with its current state in the case register, and the cases held bac
 latest reason codes. With the shop's archive identity, it also shows the exact values sent,
 decrypted from the archived payload in the outbox. Only then does the answer hold personal data;
 it goes to the requester, never into logs or the audit.
+
+A customer id is matched exactly. One that neither the shop database nor the state store knows
+is refused (`UnknownId`) before anything is written or audited; a customer the shop has since
+deleted is still answered for from the drops and the consent log of the state store.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import sqlalchemy as sa
 from handover.config import Config
 from handover.contract import read_csv_rows
 from handover.crypto.envelope import PAYLOAD_SUFFIX
-from handover.errors import EnvelopeError, SourceError
+from handover.errors import EnvelopeError, UnknownId
 from handover.ledger.consent_log import consent_log
 from handover.ledger.store import StateStore, drops, handovers, open_store
+from handover.run import lookup
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class SubjectReport:
     sent: tuple[SentCase, ...]
     held: tuple[HeldCase, ...]
     values_included: bool
+    in_shop: bool = True  # False: the shop deleted the customer; the state store still knows
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,8 +90,21 @@ class SubjectReport:
 def subject_report(
     config: Config, customer_id: str, *, archive_identity: str | None = None
 ) -> SubjectReport:
-    """Collect the customer's cases; decrypt the values sent with `archive_identity` (text)."""
+    """Collect the customer's cases; decrypt the values sent with `archive_identity` (text).
+
+    Raises `UnknownId` when neither the shop database nor the state store knows `customer_id`.
+    """
     store = StateStore(config.state_url)
+    in_shop = lookup.customer_exists(config.source_url, customer_id)
+    if not in_shop and not store.knows_customer(customer_id):
+        store.engine.dispose()
+        near = lookup.near_customers(config.source_url, customer_id)
+        raise UnknownId(
+            f"customer {customer_id!r} is unknown: table 'customers' of the shop database "
+            f"(source.url in {config.path}) has no such id, and the state store (state.url) "
+            "holds no drop or consent log entry for it; check the id (nothing was written or "
+            "audited)" + lookup.hint(near, customer_id)
+        )
     query = (
         sa.select(
             handovers.c.invoice_id,
@@ -142,7 +161,7 @@ def subject_report(
         )
     left = {case.invoice_id for case in sent}
     held = []
-    for invoice_id in _invoices_of(config.source_url, customer_id):
+    for invoice_id in lookup.invoices_of(config.source_url, customer_id):
         if invoice_id in left:
             continue
         latest = _latest_decision(store, invoice_id)
@@ -162,6 +181,7 @@ def subject_report(
         sent=tuple(sent),
         held=tuple(held),
         values_included=identities is not None,
+        in_shop=in_shop,
     )
 
 
@@ -193,22 +213,6 @@ def _state(store: StateStore, invoice_id: str) -> str:
         return "no decision recorded"
     reasons = latest["reasons"] or "eligible"
     return f"{reasons} (run of {latest['as_of']}, {latest['agency']})"
-
-
-def _invoices_of(source_url: str, customer_id: str) -> list[str]:
-    """The customer's invoice ids in the shop database (ids only)."""
-    query = sa.text("SELECT invoice_id FROM invoices WHERE customer_id = :c ORDER BY invoice_id")
-    engine = sa.create_engine(source_url)
-    try:
-        with engine.connect() as conn:
-            return [str(i) for i in conn.execute(query, {"c": customer_id}).scalars()]
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-        raise SourceError(
-            f"cannot read table 'invoices' of the shop database ({type(exc.orig).__name__}); "
-            "check source.url"
-        ) from None
-    finally:
-        engine.dispose()
 
 
 def _identities(text: str) -> list[pyrage.x25519.Identity]:
@@ -248,9 +252,17 @@ def to_json(report: SubjectReport) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
+_DELETED = (
+    "The shop database no longer has this customer: what follows is what the state store "
+    "recorded (drops and consent log); held-back cases are not known any more."
+)
+
+
 def to_text(report: SubjectReport) -> str:
     """The report for the terminal."""
     lines = [f"Customer {report.customer_id}: {len(report.sent)} case(s) left the shop"]
+    if not report.in_shop:
+        lines.append(_DELETED)
     for case in report.sent:
         when = case.delivered_at or "not yet delivered"
         lines += [
@@ -297,6 +309,8 @@ def to_html(report: SubjectReport) -> str:
         f"<p>Generated {e(report.generated_at)}. {len(report.sent)} case(s) handed over, "
         f"{len(report.held)} held back.</p>",
     ]
+    if not report.in_shop:
+        parts.append(f"<p>{e(_DELETED)}</p>")
     if report.values_included:
         parts.append("<p class='pd'>Contains the personal data sent: for the requester only.</p>")
     for case in report.sent:

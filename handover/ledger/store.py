@@ -656,6 +656,26 @@ class StateStore:
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]
 
+    def knows_invoice(self, invoice_id: str) -> bool:
+        """Whether a run decided on, held back or put into a drop the invoice `invoice_id`."""
+        tables = (decisions, quarantine, handovers)
+        return self._any(*(sa.exists().where(t.c.invoice_id == invoice_id) for t in tables))
+
+    def knows_customer(self, customer_id: str) -> bool:
+        """Whether a drop or the consent log holds a case of the customer `customer_id`.
+
+        So a customer the shop has since deleted can still be answered for (Art. 15).
+        """
+        log = consent_log.consent_log
+        return self._any(
+            sa.exists().where(handovers.c.customer_id == customer_id),
+            sa.exists().where(log.c.customer_id == customer_id),
+        )
+
+    def _any(self, *conditions: sa.ColumnElement[bool]) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(sa.select(sa.or_(*conditions))).scalar())
+
     def drops_of(self, invoice_id: str) -> list[dict[str, Any]]:
         """The drops an invoice was put in, with their status."""
         query = (

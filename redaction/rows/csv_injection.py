@@ -5,22 +5,18 @@ formula (`=HYPERLINK(…)`, DDE payloads), and so do a leading tab or carriage r
 recommends, such a cell gets a single quote in front: a spreadsheet shows the text as text, and a
 reader strips the quote. The full-width forms (＝ ＋ － ＠) get it too, since some spreadsheets
 fold them to the ASCII ones. The CSV writer quotes cells with separators and quotes (RFC 4180).
+Which columns are free text, and which characters start a formula, is the contract's to say
+(`handover.contract`): the agency's schema refuses such a cell without the quote.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-# The columns whose text comes from customers or from the shop's free text.
-FREE_TEXT_COLUMNS: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "company_name",
-    "street",
-    "city",
-    "claim_subject",
-)
-FORMULA_PREFIXES = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
+from handover.contract import FORMULA_PREFIXES, FREE_TEXT_COLUMNS
+
+__all__ = ["FORMULA_PREFIXES", "FREE_TEXT_COLUMNS", "neutralise"]
+
 _STARTS_LIKE_FORMULA = "[" + FORMULA_PREFIXES.replace("-", r"\-") + "]"
 
 

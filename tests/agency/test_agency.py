@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -184,6 +185,15 @@ def _invalid_row(shop: KeyDirectory, drop: Drop, inbox: Path) -> None:
     _replace_payload(shop, drop, inbox, rows=[ROW, {**ROW, "postal_code": "D-0106"}])
 
 
+def _formula_cell(shop: KeyDirectory, drop: Drop, inbox: Path) -> None:
+    # Rows that bypassed minimisation, sealed and signed by the shop's own key.
+    _replace_payload(shop, drop, inbox, rows=[ROW, {**ROW, "last_name": "=HYPERLINK(1)"}])
+
+
+def _too_long(shop: KeyDirectory, drop: Drop, inbox: Path) -> None:
+    _replace_payload(shop, drop, inbox, rows=[ROW, ROW, {**ROW, "city": "Kanarienweg" * 20}])
+
+
 def _row_count(shop: KeyDirectory, drop: Drop, inbox: Path) -> None:
     manifest = inbox / drop.manifest.name
     document = json.loads(manifest.read_text())
@@ -226,6 +236,8 @@ REFUSALS = [
     (_edited_manifest, "altered after signing"),
     (_other_agency, "is for agency 'inkasso-sued', not 'inkasso-nord'"),
     (_invalid_row, r"row 2, column postal_code breaks the schema rule 'pattern'"),
+    (_formula_cell, r"row 2, column last_name .* starts like a spreadsheet formula"),
+    (_too_long, r"row 3, column city .* \(longer than 200 characters\)"),
     (_row_count, "has 3 rows but the signed manifest says case_count 4"),
     (_malformed_age_header, "invalid age header"),
 ]
@@ -248,6 +260,39 @@ def test_refused_drops_write_nothing_and_stay_in_the_inbox(
     assert "Kanarienweg" not in outcome.message
     assert os.listdir(out) == []  # not even a temporary file
     assert {p.name: p.read_bytes() for p in inbox.iterdir()} == before
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+49 30 1", "-Müller", "@SUM(A1)", "\uff1dcmd"])
+def test_the_agency_tool_refuses_a_signed_drop_with_an_unneutralised_formula(
+    tmp_path: Path, shop: KeyDirectory, age_identity: AgeIdentity, cell: str
+):
+    # The shop's minimisation would have sent "'=1+1"; these rows bypassed it, and the drop is
+    # sealed to the agency and signed with the shop's own key: only the schema stands in the way.
+    rows = [ROW, {**ROW, "case_ref": "1" * 32, "street": cell}]
+    drop = _seal(shop, tmp_path / "outbox", [age_identity.recipient], rows=rows)
+    inbox = _inbox_with(drop, tmp_path / "inbox")
+    before = {p.name: p.read_bytes() for p in inbox.iterdir()}
+    out = tmp_path / "opened"
+    argv = ["agency", "open", str(inbox), "--identity", str(age_identity.path), "--agency"]
+    argv += [AGENCY, "--shop-key", str(shop.path / "signing_ed25519.pub"), "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "handover.cli.main", *argv], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"handover: REFUSED drop {drop.drop_id}: row 2, column street breaks the schema rule "
+        "'pattern' of agency_case_v1 (it starts like a spreadsheet formula, without the leading "
+        "quote); ask the shop to correct the drop\n"
+    )
+    assert os.listdir(out) == []  # no CSV, no register entry, no temporary file
+    assert {p.name: p.read_bytes() for p in inbox.iterdir()} == before  # nothing moved
+    # The same cell as minimisation sends it, with its quote, opens.
+    rows[1]["street"] = "'" + cell
+    fixed = _seal(shop, tmp_path / "outbox2", [age_identity.recipient], rows=rows, drop_id="ok")
+    (outcome,) = _open(shop, _inbox_with(fixed, tmp_path / "inbox2"), age_identity.path, out)
+    assert outcome.ok, outcome.message
+    assert outcome.output.read_bytes() == _csv(rows)
 
 
 def test_a_failed_move_to_processed_keeps_the_csv_and_says_so(

@@ -15,6 +15,7 @@ from handover.crypto.keys import KeyDirectory
 from handover.ledger.store import open_store
 from tests.support.attacker import drop_guards
 from tests.support.paths import EXAMPLE_CONFIG
+from tests.support.shopbuilder import Shop
 
 EXAMPLE = EXAMPLE_CONFIG
 
@@ -24,6 +25,7 @@ def config(tmp_path):
     path = tmp_path / "handover.toml"
     shutil.copyfile(EXAMPLE, path)
     KeyDirectory(tmp_path / "keys").init()
+    Shop(tmp_path / "shop.db").customer("C1").invoice("I1", "C1").invoice("I2", "C1")
     store = open_store(load_config(path))
     for run, day, reasons in (
         ("run-1", "2026-06-01", {"I1": "dunning_incomplete", "I2": ""}),
@@ -51,8 +53,11 @@ def test_explain_prints_each_rule(config, capsys):
 
 
 def test_explain_unknown_invoice(config, capsys):
-    assert main(["explain", "I9", "--config", str(config)]) == 0
-    assert "was not a case in any recorded run" in capsys.readouterr().out
+    assert main(["explain", "I9", "--config", str(config)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("handover: error: invoice 'I9' is unknown: no invoice has")
+    assert captured.err.count("\n") == 1
 
 
 def test_audit_verify_exit_codes(config, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import stat
 
 import pytest
@@ -13,6 +14,7 @@ from handover.cli.main import main
 from handover.compliance.subject import subject_report, to_html, to_text
 from handover.errors import EnvelopeError
 from handover.ledger import audit
+from tests.support.cli import audit_rows, handover
 from tests.support.recorded_runs import workspace
 from tests.support.shopbuilder import AS_OF
 
@@ -124,3 +126,49 @@ def test_a_drop_no_longer_archived_is_noted_not_fatal(tmp_path):
     (case,) = report.sent
     assert case.values is None and "no longer kept" in case.values_note
     assert "values sent: not available" in to_text(report)
+
+
+# --- ids are checked: an unknown customer is refused, a deleted one still answered ---------------
+
+
+@pytest.mark.parametrize(("customer", "near"), [("C9999999", None), ("c1", "C1"), ("C1 ", "C1")])
+def test_an_unknown_customer_is_refused_and_nothing_written_or_audited(
+    ws, tmp_path, customer, near
+):
+    page = tmp_path / "answer.html"
+    before = audit_rows(ws.root / "state.db")
+    argv = ["subject", customer, "--config", ws.config_path, "--export", "html", "-o", page]
+    result = handover(*argv, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"handover: error: customer {customer!r} is unknown: table 'customers' of the shop "
+        "database (source.url in "
+    )
+    assert "the state store (state.url) holds no drop or consent log entry for it" in line
+    assert "nothing was written or audited" in line
+    if near:
+        assert line.endswith(f"; did you mean {near!r}? (ids are matched exactly)")
+    else:
+        assert "did you mean" not in line
+    assert not page.exists() and list(tmp_path.iterdir()) == []
+    assert audit_rows(ws.root / "state.db") == before
+
+
+def test_a_customer_the_shop_deleted_is_still_answered_from_the_state_store(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    ws.shop.customer("C1").invoice("I1", "C1")
+    drop_id = ws.run(AS_OF)
+    with sqlite3.connect(ws.shop.path) as db:  # the shop erased the customer after the handover
+        db.execute("DELETE FROM dunning_events WHERE invoice_id = 'I1'")
+        db.execute("DELETE FROM invoices WHERE customer_id = 'C1'")
+        db.execute("DELETE FROM customers WHERE customer_id = 'C1'")
+    before = audit_rows(ws.root / "state.db")
+    result = handover("subject", "C1", "--config", ws.config_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Customer C1: 1 case(s) left the shop\nThe shop database no")
+    assert f"to nord in drop {drop_id}, delivered" in result.stdout
+    events, identifiers = audit_rows(ws.root / "state.db")
+    assert (events, identifiers) == (before[0] + 2, before[1] + 1)  # answered + checkpoint
+    assert subject_report(ws.config, "C1").in_shop is False

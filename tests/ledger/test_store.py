@@ -12,6 +12,7 @@ from handover.ledger import audit
 from handover.ledger.store import StateStore
 from tests.support.ledger import signed_store
 from tests.support.paths import EXAMPLE_CONFIG
+from tests.support.shopbuilder import Shop
 
 EXAMPLE = EXAMPLE_CONFIG
 
@@ -111,6 +112,7 @@ def test_cli_lists_the_quarantine(tmp_path, capsys):
 def test_explain_names_quarantine(tmp_path, capsys):
     config = tmp_path / "handover.toml"
     shutil.copyfile(EXAMPLE, config)
+    Shop(tmp_path / "shop.db")  # empty: the invoices are known from the state store only
     store_with_runs(f"sqlite:///{tmp_path / 'state.db'}")
     assert main(["explain", "I3", "--config", str(config)]) == 0
     out = capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,9 @@ from handover.errors import ValidationFailed
 from handover.run import validate
 from handover.run.quarantine import DEFAULT_MAX_SHARE, QuarantineResult, _attribute, quarantine
 from handover.run.validate import ExpectationOutcome
+from redaction.rows.policy import minimise
 from tests.run.test_validate import outgoing_frames, source_frames
+from tests.support.shopbuilder import AGENCY, Shop
 
 CANARY = "Qxjz-canary"
 
@@ -57,6 +60,12 @@ OUTGOING_DEFECTS: dict[str, tuple[Callable[[Row], None], str]] = {
     "O-currency": (_bad(currency="eur"), "invalid_currency"),
     "O-kind": (_bad(debtor_kind="person"), "invalid_debtor_kind"),
     "O-two": (_bad(email="nope", postal_code="1"), "invalid_email,invalid_postal_code"),
+    "O-ctrl-number": (_bad(invoice_number="2024\r1001"), "control_characters"),
+    "O-long-name": (_bad(last_name=CANARY + "x" * 10_000), "too_long"),
+    "O-long-street": (_bad(street="x" * 201), "too_long"),
+    "O-long-quoted": (_bad(city="'" + "=" * 200), "too_long"),  # the quote counts
+    "O-long-email": (_bad(email="a" * 243 + "@example.org"), "too_long"),  # 255 characters
+    "O-long-number": (_bad(invoice_number="9" * 201), "too_long"),
 }
 
 
@@ -123,6 +132,26 @@ def test_no_value_reaches_the_result(outgoing_result: QuarantineResult) -> None:
         assert "Mustermann" not in text and "Dresden" not in text
 
 
+def test_a_10000_character_last_name_is_held_back_never_cut(tmp_path: Path) -> None:
+    # The stages of a run on a real SQLite shop: extract, source suite, rules, minimise, outgoing.
+    long_name = "Lang" * 2_500
+    shop = Shop(tmp_path / "shop.db")
+    shop.customer("C1", last_name=long_name).invoice("I1", "C1")
+    shop.customer("C2").invoice("I2", "C2")
+    frames = shop.frames()
+    source = quarantine(frames, "source", max_share=None)
+    assert source.quarantined.empty
+    agency = replace(AGENCY, columns=COLUMNS)
+    decision = shop.decide(agency=agency)
+    rows = minimise(decision.eligible_for(agency.name), frames["consents"], agency, bytes(32))
+    assert rows.loc["I1", "last_name"] == long_name  # minimisation cuts nothing
+    result = quarantine({"outgoing": for_validation(rows)}, "outgoing", max_share=None)
+    held = dict(zip(result.quarantined["invoice_id"], result.quarantined["reasons"], strict=True))
+    assert held == {"I1": "too_long"}
+    assert list(result.kept["outgoing"]["invoice_id"]) == ["I2"]
+    assert "Lang" not in result.summary() + repr(result.report)
+
+
 # --- the stop threshold --------------------------------------------------------------------------
 
 
@@ -183,8 +212,20 @@ def _with_row_defect(frame: pd.DataFrame) -> pd.DataFrame:
         ),
         (lambda f: f.assign(paid_cents=[1.5, 0.0]), "observed dtype float64"),
         (lambda f: f.drop(columns=["invoice_id"]), "column invoice_id is missing"),
+        (
+            lambda f: f.assign(last_name=["=1+1", None]),
+            "expect_column_values_to_not_match_regex on last_name",
+        ),
     ],
-    ids=["missing column", "column order", "duplicate ids", "bad pseudonym", "dtype", "no id"],
+    ids=[
+        "missing column",
+        "column order",
+        "duplicate ids",
+        "bad pseudonym",
+        "dtype",
+        "no id",
+        "formula cell",
+    ],
 )
 def test_table_level_failure_stops_the_run(change: Callable, named: str) -> None:
     frame = change(_with_row_defect(outgoing_frames()["outgoing"]))

@@ -150,6 +150,14 @@ def test_formula_cells_are_neutralised(tmp_path, column, value, sent):
     assert parsed[0][column].startswith(sent)
 
 
+def test_an_invoice_number_that_starts_like_a_formula_is_neutralised(tmp_path):
+    shop = Shop(tmp_path / "shop.db")
+    shop.customer("C1").invoice("I1", "C1", invoice_number="-2024-1")
+    rows = rows_for(shop)
+    assert rows.loc["I1", "invoice_number"] == "'-2024-1"
+    assert read_csv_rows(to_csv_bytes(rows))[0]["invoice_number"] == "'-2024-1"
+
+
 def test_ordinary_text_is_left_alone(tmp_path):
     shop = one_customer_shop(tmp_path, last_name="Müller-Lüdenscheidt", street="Am Berg 1-3")
     row = rows_for(shop).loc["I1"]

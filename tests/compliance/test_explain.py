@@ -1,0 +1,106 @@
+"""`handover explain` by invoice id or invoice number; an id nobody knows is refused.
+
+The console script runs as a subprocess against a real SQLite shop and a state store written by
+the real stages of a run (tests/support/recorded_runs.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.support.cli import audit_rows, handover
+from tests.support.recorded_runs import Workspace, workspace
+from tests.support.shopbuilder import AS_OF
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    ws = workspace(tmp_path_factory.mktemp("explain"))
+    shop = ws.shop
+    shop.customer("C1").invoice("I1", "C1").invoice("I2", "C1")
+    shop.hold(invoice_id="I2")
+    # Two invoices that carry the same number (a shop that numbers per year or per channel).
+    shop.customer("C2").invoice("I4", "C2", invoice_number="RE-2026-7")
+    shop.invoice("I5", "C2", invoice_number="RE-2026-7")
+    # An invoice whose id is another invoice's number.
+    shop.invoice("I6", "C2", invoice_number="I5")
+    # A customer and invoice the shop deletes after the handover.
+    shop.customer("C3").invoice("I3", "C3")
+    ws.drop = ws.run(AS_OF)
+    with sqlite3.connect(shop.path) as db:
+        db.execute("DELETE FROM dunning_events WHERE invoice_id = 'I3'")
+        db.execute("DELETE FROM invoices WHERE invoice_id = 'I3'")
+        db.execute("DELETE FROM customers WHERE customer_id = 'C3'")
+    return ws
+
+
+def explain(ws: Workspace, invoice: str):
+    return handover("explain", invoice, "--config", ws.config_path, cwd=ws.root)
+
+
+def _files(ws: Workspace) -> dict[str, int]:
+    return {str(p): p.stat().st_size for p in ws.root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("invoice", ["I9999999", "i1", " I1", "I1 ", "RE-I9", "re-i1"])
+def test_an_unknown_invoice_is_refused_and_nothing_is_recorded(ws: Workspace, invoice: str):
+    before = audit_rows(ws.root / "state.db"), _files(ws)
+    result = explain(ws, invoice)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"handover: error: invoice {invoice!r} is unknown: no invoice has")
+    assert "table 'invoices' of the shop database (source.url in " in line
+    assert "state store (state.url) recorded no decision" in line
+    # Ids are matched exactly; a look-alike is only suggested.
+    if invoice.strip().lower() in ("i1", "re-i1"):
+        assert line.endswith("; did you mean 'I1'? (ids are matched exactly)")
+    else:
+        assert "did you mean" not in line
+    assert (audit_rows(ws.root / "state.db"), _files(ws)) == before
+
+
+def test_explain_by_invoice_id(ws: Workspace):
+    result = explain(ws, "I1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Invoice I1: eligible in the latest run")
+    assert f"Handed over in drop {ws.drop} to nord" in result.stdout
+
+
+def test_explain_by_the_invoice_number_support_staff_see(ws: Workspace):
+    result = explain(ws, "RE-I2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Invoice number RE-I2 is invoice I2."
+    assert lines[1].startswith("Invoice I2: NOT eligible in the latest run")
+    assert "FAIL 13. no hold by support in force [on_hold]" in result.stdout
+
+
+def test_a_number_that_several_invoices_carry_lists_their_ids(ws: Workspace):
+    before = audit_rows(ws.root / "state.db")
+    result = explain(ws, "RE-2026-7")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        "handover: error: 'RE-2026-7' names 2 invoices (by invoice number: I4, I5); "
+        "run `handover explain INVOICE_ID` with the id of the one you mean\n"
+    )
+    assert audit_rows(ws.root / "state.db") == before
+
+
+def test_an_id_that_is_also_another_invoices_number_is_ambiguous(ws: Workspace):
+    result = explain(ws, "I5")
+    assert result.returncode == 1
+    assert "'I5' names 2 invoices (by id: I5; by invoice number: I6)" in result.stderr
+
+
+def test_an_invoice_the_shop_deleted_is_explained_from_the_state_store(ws: Workspace):
+    result = explain(ws, "I3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "Invoice I3 is no longer in the shop database; this is what the state store recorded."
+    )
+    assert lines[1].startswith("Invoice I3: eligible in the latest run")
+    assert f"Handed over in drop {ws.drop} to nord" in result.stdout
