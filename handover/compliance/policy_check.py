@@ -15,7 +15,7 @@ import paramiko
 
 from handover.config import Agency, Config
 from handover.crypto.keys import KeyDirectory
-from handover.errors import ConfigError, HandoverError
+from handover.errors import ConfigError, HandoverError, KeyFileError
 
 
 def check_config(config: Config) -> list[str]:
@@ -79,7 +79,10 @@ def policy_warnings(config: Config, recorded: dict[str, tuple[str | None, str]])
 def preflight(config: Config, agencies: Sequence[Agency], *, dry_run: bool) -> None:
     """Refuse, before any work, a run that could not succeed: a key directory others can open;
     for a real run, an agency in scope without its known_hosts file (delivery would refuse)."""
-    KeyDirectory(config.key_dir).check_directory()
+    try:
+        KeyDirectory(config.key_dir).check_directory()
+    except KeyFileError as exc:
+        raise KeyFileError(f"{config.path}: paths.key_dir: {exc}") from None
     if not dry_run:
         problems = [p for agency in agencies for p in _known_hosts(config, agency, lookup=False)]
         if problems:
