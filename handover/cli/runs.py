@@ -53,9 +53,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # Refuse a bad config, key directory or date before Prefect starts a server for a doomed run.
     config = load_config(args.config)
-    preflight(config, config.in_scope(args.agency), dry_run=args.dry_run)
     if args.as_of:
         check_as_of(dt.date.fromisoformat(args.as_of))
+    preflight(config, config.in_scope(args.agency), dry_run=args.dry_run)
     quiet_analytics()
     from flows.nightly import handover
     from handover.run.publish import counts_text
