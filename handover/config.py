@@ -219,7 +219,7 @@ def load_config(path: Path | str) -> Config:
     try:
         file = ConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(*problems_of(path, exc)) from None
+        raise ConfigError(*_problems_of(path, exc)) from None
     problems = [f"{path}: {p}" for p in _looser_rules(file)]
     config = _resolve(path, file)
     for agency in config.agencies:
@@ -335,7 +335,7 @@ def _sqlite_relative(url: str, base: Path) -> str:
 # --------------------------------------------------------------------------- validation errors
 
 
-def problems_of(path: Path, error: ValidationError) -> list[str]:
+def _problems_of(path: Path, error: ValidationError) -> list[str]:
     """One line per validation error: the file, the key, what is wrong; never the value.
 
     An unknown key names the nearest known one; a required key whose misspelling is present

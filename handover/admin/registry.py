@@ -236,8 +236,13 @@ def _write_checked(config_path: Path, text: str) -> None:
         try:
             load_config(tmp)
         except ConfigError as exc:
-            message = str(exc).replace(str(tmp), str(config_path))
-            raise ConfigError(f"nothing written, the result would be invalid: {message}") from None
+            raise ConfigError(
+                *(
+                    "nothing written, the result would be invalid: "
+                    + line.replace(str(tmp), str(config_path))
+                    for line in str(exc).splitlines()
+                )
+            ) from None
         os.replace(tmp, config_path)
     finally:
         with contextlib.suppress(FileNotFoundError):
