@@ -381,8 +381,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 def _message(error: Any) -> str:
     kind, ctx = error["type"], error.get("ctx", {})
     if kind == "missing":
-        target = _model_of(error["loc"])
-        return "required table is missing" if target else "required setting is missing"
+        return f"required {'table' if _is_table(error['loc']) else 'setting'} is missing"
     if kind == "value_error":
         return str(ctx["error"])
     messages = {
@@ -430,6 +429,17 @@ def _model_of(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             parts.pop(0)  # the agency's name
             current = _unwrap(typing.get_args(current)[1])
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _is_table(loc: tuple[Any, ...]) -> bool:
+    """Whether the key at `loc` holds a table (a model, or `[agencies]`) in the schema."""
+    parent = _model_of(loc[:-1]) if len(loc) > 1 else ConfigFile
+    if parent is None or loc[-1] not in parent.model_fields:
+        return False
+    inner = _unwrap(parent.model_fields[loc[-1]].annotation)
+    return typing.get_origin(inner) is dict or (
+        isinstance(inner, type) and issubclass(inner, BaseModel)
+    )
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -320,3 +320,13 @@ def test_an_unreadable_known_hosts_file_is_named(tmp_path):
     (tmp_path / "known_hosts").write_bytes(b"\xff\xfe host")
     (problem,) = problems(path)
     assert "sftp.known_hosts" in problem and "not UTF-8" in problem
+
+
+def test_a_bare_file_names_each_missing_setting_and_table(tmp_path):
+    path = tmp_path / "handover.toml"
+    path.write_text('[shop]\nname = "x"\n')
+    assert [p.removeprefix(f"{path}: ") for p in problems(path)] == [
+        "shop.support_contact: required setting is missing",
+        "source: required table is missing",
+        "agencies: required table is missing",
+    ]
