@@ -1,7 +1,10 @@
-"""Read the one TOML configuration file into frozen objects.
+"""Read the one TOML configuration file into the frozen objects the pipeline reads.
 
-Every setting has a documented default (see `handover.example.toml`); relative paths are taken
-relative to the configuration file. Secrets never live here: they are read from the key directory
+The file's shape, every default and what each setting means live in `handover.config_schema`
+(and `handover.example.toml`, tested against it). Here the validated file becomes a `Config`:
+paths made relative to the configuration file, each agency's route and thresholds resolved. All
+problems of a file are reported at once, each on its own line naming the file and the key, with
+the nearest known key for a typo. Secrets never live here: they are read from the key directory
 (`handover.crypto.keys`).
 """
 
@@ -9,26 +12,66 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
+import types
+import typing
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handover.contract import COLUMNS, REQUIRED_COLUMNS
+from pydantic import BaseModel, ValidationError
+
+from handover.config_schema import (
+    CLAIM_SUBJECT_FIELDS,
+    DEFAULT_ARCHIVE_RETENTION_DAYS,
+    DEFAULT_CLAIM_SUBJECT,
+    DEFAULT_COLUMNS,
+    DEFAULT_IDENTIFIER_YEARS,
+    DEFAULT_LAWFUL_BASIS,
+    MINIMUM_IDENTIFIER_YEARS,
+    AgencyTable,
+    ArchiveTable,
+    ComplianceTable,
+    ConfigFile,
+    DeliveryTable,
+    KeysTable,
+    RetentionTable,
+    RouteTable,
+    Rules,
+    RunTable,
+    near,
+)
 from handover.errors import ConfigError
+from handover.host_keys import known_hosts_problems
 
-DEFAULT_CLAIM_SUBJECT = "Online-Bestellung {invoice_number} vom {order_date}"
-CLAIM_SUBJECT_FIELDS = frozenset({"invoice_number", "order_date", "invoice_date", "due_date"})
+__all__ = [
+    "CLAIM_SUBJECT_FIELDS",
+    "DEFAULT_ARCHIVE_RETENTION_DAYS",
+    "DEFAULT_CLAIM_SUBJECT",
+    "DEFAULT_IDENTIFIER_YEARS",
+    "DEFAULT_LAWFUL_BASIS",
+    "MINIMUM_IDENTIFIER_YEARS",
+    "Agency",
+    "Compliance",
+    "Config",
+    "KeySettings",
+    "Route",
+    "Rules",
+    "RunSettings",
+    "SftpEndpoint",
+    "default_columns",
+    "load_compliance",
+    "load_config",
+    "load_key_settings",
+    "signer_slug",
+]
 
 
-@dataclass(frozen=True)
-class Rules:
-    """Thresholds of the eligibility rules (numbers refer to the rules in `eligibility.py`)."""
-
-    minimum_open_cents: int = 1000  # rule 2
-    overdue_days: int = 30  # rule 3
-    notice_days: int = 14  # rule 4: days between the announcing notice and the handover
-    majority_age: int = 18  # rule 8
+def _default(model: type[BaseModel], name: str) -> Any:
+    """The default `model` declares for `name`: the one place it is written down."""
+    return model.model_fields[name].get_default(call_default_factory=True)
 
 
 @dataclass(frozen=True)
@@ -46,13 +89,14 @@ class SftpEndpoint:
 class Route:
     """Which cases an agency takes: by country, debtor kind and open-amount band.
 
-    Empty tuples mean "any"; `max_open_cents` None means no upper bound.
+    Empty tuples mean "any"; `max_open_cents` None means no upper bound. (In the file, a route
+    without `countries` takes the countries the agency serves; `load_config` fills them in.)
     """
 
     countries: tuple[str, ...] = ()
-    debtor_kinds: tuple[str, ...] = ()
-    min_open_cents: int = 0
-    max_open_cents: int | None = None
+    debtor_kinds: tuple[str, ...] = _default(RouteTable, "debtor_kinds")
+    min_open_cents: int = _default(RouteTable, "min_open_cents")
+    max_open_cents: int | None = _default(RouteTable, "max_open_cents")
 
 
 @dataclass(frozen=True)
@@ -60,32 +104,47 @@ class Agency:
     """One collection agency: where its drops go, what it may receive, which cases it serves.
 
     `rules` are the thresholds in force for this agency's cases: the global `[rules]`, made
-    stricter where the agency's own `[agencies.NAME.rules]` demand more.
+    stricter where the agency's own `[agencies.NAME.rules]` demand more. `columns_defaulted` is
+    True when the file lists no `columns`, so the default allow-list put them there.
     """
 
     name: str
     recipients: tuple[str, ...]
     sftp: SftpEndpoint
     columns: tuple[str, ...]
-    claim_subject: str = DEFAULT_CLAIM_SUBJECT
-    currencies: tuple[str, ...] = ("EUR",)
-    countries: tuple[str, ...] = ("DE", "AT")
+    claim_subject: str = _default(AgencyTable, "claim_subject")
+    currencies: tuple[str, ...] = _default(AgencyTable, "currencies")
+    countries: tuple[str, ...] = _default(AgencyTable, "countries")
     route: Route = field(default_factory=Route)
     rules: Rules = field(default_factory=Rules)
+    columns_defaulted: bool = False
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """How a run shares the state store and delivers ([run], [delivery])."""
 
-    # A second run waits this long for the one holding the state store, then exits non-zero
-    # naming it. Short: the next schedule, or a retry of the deployment, tries again.
-    lock_wait_seconds: float = 60.0
-    # Network faults are retried after these delays (one retry per entry); the agencies are
-    # delivered to at the same time, so one agency's retries never hold back another's.
-    retry_delay_seconds: tuple[float, ...] = (10.0, 60.0, 300.0)
-    # Connect, authentication and every SFTP operation give up after this long without answer.
-    timeout_seconds: float = 30.0
+    lock_wait_seconds: float = _default(RunTable, "lock_wait_seconds")
+    retry_delay_seconds: tuple[float, ...] = _default(DeliveryTable, "retry_delay_seconds")
+    timeout_seconds: float = _default(DeliveryTable, "timeout_seconds")
+
+
+@dataclass(frozen=True)
+class Compliance:
+    """Settings of the compliance officer's view ([compliance], [retention])."""
+
+    lawful_basis: str = _default(ComplianceTable, "lawful_basis")
+    dpo_contact: str | None = _default(ComplianceTable, "dpo_contact")
+    identifier_years: int = _default(RetentionTable, "identifier_years")
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """Settings of signing, the archive and the pseudonym key ([keys], [archive])."""
+
+    signer_identity: str  # the principal agencies name in allowed_signers and `-I`
+    archive_retention_days: int = _default(ArchiveTable, "retention_days")
+    pseudonym_secret_block: str | None = _default(KeysTable, "pseudonym_secret_block")
 
 
 @dataclass(frozen=True)
@@ -101,13 +160,13 @@ class Config:
     outbox: Path
     policy_version: str
     rules: Rules
-    agencies: tuple[Agency, ...] = field(default_factory=tuple)
+    agencies: tuple[Agency, ...]
     # Quarantining more than this share of a batch stops the run: a broken extraction must not
     # look like a quiet day.
-    max_quarantine_share: float = 0.05
-    compliance: Compliance = field(default_factory=lambda: Compliance())
-    key_settings: KeySettings = field(default_factory=lambda: KeySettings("shop"))
-    run: RunSettings = field(default_factory=RunSettings)
+    max_quarantine_share: float
+    compliance: Compliance
+    key_settings: KeySettings
+    run: RunSettings
 
     def in_scope(self, name: str | None) -> tuple[Agency, ...]:
         """The agencies a run hands over to: `name` only, or all when `name` is None."""
@@ -118,14 +177,20 @@ class Config:
         for agency in self.agencies:
             if agency.name == name:
                 return agency
+        hint = near(name, [a.name for a in self.agencies])
         raise ConfigError(
-            f"{self.path}: no agency '{name}' in [agencies]; configured: "
+            f"{self.path}: no agency '{name}' in [agencies]"
+            + (f"; did you mean '{hint[0]}'?" if hint else "")
+            + "; configured: "
             + ", ".join(a.name for a in self.agencies)
         )
 
     def policy_hash(self, agency: Agency) -> str:
-        """SHA-256 over everything that decides which cases and fields leave for `agency`."""
-        policy = {"version": self.policy_version, "rules": asdict(self.rules)}
+        """SHA-256 over everything that decides which cases and fields leave for `agency`.
+
+        The canonical JSON is what past runs recorded: change it only with a new policy version.
+        """
+        policy = {"version": self.policy_version, "rules": self.rules.model_dump()}
         policy["agency"] = {
             "name": agency.name,
             "columns": list(agency.columns),
@@ -133,198 +198,130 @@ class Config:
             "currencies": list(agency.currencies),
             "countries": list(agency.countries),
             "route": asdict(agency.route),
-            "rules": asdict(agency.rules),
+            "rules": agency.rules.model_dump(),
         }
         canonical = json.dumps(policy, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _read(path: Path | str) -> _Reader:
+def load_config(path: Path | str) -> Config:
+    """Read and check the TOML file at `path` and the known_hosts files it names.
+
+    Raises one `ConfigError` carrying every problem found, each naming the file and the key.
+    """
     path = Path(path).resolve()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return _Reader(path, data)
+    try:
+        file = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(*_problems_of(path, exc)) from None
+    problems = [f"{path}: {p}" for p in _looser_rules(file)]
+    config = _resolve(path, file)
+    for agency in config.agencies:
+        if agency.sftp.known_hosts.exists():
+            key = f"agencies.{agency.name}.sftp.known_hosts"
+            problems += [f"{path}: {p}" for p in known_hosts_problems(agency.sftp.known_hosts, key)]
+    if problems:
+        raise ConfigError(*problems)
+    return config
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and check the TOML file at `path`; every error names the file and the key."""
-    reader = _read(path)
-    path = reader.path
-    base = path.parent
-
-    rules = _rules(reader, reader.table("rules"), "rules", Rules(), stricter=False)
-    agencies = tuple(
-        _agency(reader, name, table, base, rules)
-        for name, table in reader.table("agencies", required=True).items()
-    )
-    if not agencies:
-        raise ConfigError(f"{path}: [agencies] is empty; configure at least one agency")
-    return Config(
-        path=path,
-        shop_name=reader.string(reader.table("shop", required=True), "shop.name"),
-        support_contact=reader.string(reader.table("shop"), "shop.support_contact"),
-        source_url=_sqlite_relative(reader.string(reader.table("source"), "source.url"), base),
-        state_url=_sqlite_relative(
-            reader.string(reader.table("state"), "state.url", "sqlite:///state.db"), base
-        ),
-        key_dir=base / reader.string(reader.table("paths"), "paths.key_dir", "keys"),
-        outbox=base / reader.string(reader.table("paths"), "paths.outbox", "outbox"),
-        policy_version=reader.string(reader.table("policy"), "policy.version", "1"),
-        rules=rules,
-        agencies=agencies,
-        max_quarantine_share=reader.share(
-            reader.table("validation"), "validation.max_quarantine_share", 0.05
-        ),
-        compliance=_compliance(reader),
-        key_settings=_key_settings(reader),
-        run=_run_settings(reader),
-    )
+def load_compliance(path: Path | str) -> Compliance:
+    """The [compliance] and [retention] settings of the (whole, checked) file at `path`."""
+    return load_config(path).compliance
 
 
-def _run_settings(reader: _Reader) -> RunSettings:
-    run, delivery = reader.table("run"), reader.table("delivery")
-    reader.known(run, "run", {"lock_wait_seconds"})
-    reader.known(delivery, "delivery", {"retry_delay_seconds", "timeout_seconds"})
-    defaults = RunSettings()
-    delays = delivery.get("retry_delay_seconds", list(defaults.retry_delay_seconds))
-    if not isinstance(delays, list) or not all(_seconds(d, minimum=0) for d in delays):
-        raise ConfigError(
-            f"{reader.path}: delivery.retry_delay_seconds must be a list of seconds ≥ 0, one "
-            "per retry ([] for none)"
-        )
-    return RunSettings(
-        lock_wait_seconds=reader.seconds(
-            run, "run.lock_wait_seconds", defaults.lock_wait_seconds, minimum=0
-        ),
-        retry_delay_seconds=tuple(float(d) for d in delays),
-        timeout_seconds=reader.seconds(
-            delivery, "delivery.timeout_seconds", defaults.timeout_seconds, minimum=1
-        ),
-    )
-
-
-def _seconds(value: Any, *, minimum: float) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and value >= minimum
-
-
-def _rules(
-    reader: _Reader, table: dict[str, Any], key: str, defaults: Rules, *, stricter: bool
-) -> Rules:
-    """Thresholds from `table`, `defaults` where absent.
-
-    With `stricter`, a threshold is never below its default: an agency's own thresholds apply
-    after the global rules, so they can only hold back more cases, never fewer.
-    """
-    unknown = set(table) - set(asdict(defaults))
-    if unknown:
-        raise ConfigError(
-            f"{reader.path}: [{key}] has unknown setting(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(asdict(defaults))}"
-        )
-    values = {
-        name: reader.integer(table, f"{key}.{name}", default, minimum=0)
-        for name, default in asdict(defaults).items()
-    }
-    if stricter:
-        values = {name: max(value, getattr(defaults, name)) for name, value in values.items()}
-    return Rules(**values)
-
-
-def _route(reader: _Reader, table: dict[str, Any], key: str, served: tuple[str, ...]) -> Route:
-    """The routing predicate; its countries default to the countries the agency serves."""
-    kinds = tuple(reader.strings(table, f"{key}.debtor_kinds", []))
-    if set(kinds) - {"consumer", "business"}:
-        raise ConfigError(f"{reader.path}: {key}.debtor_kinds may list 'consumer', 'business'")
-    upper = table.get("max_open_cents")
-    route = Route(
-        countries=tuple(reader.strings(table, f"{key}.countries", list(served))),
-        debtor_kinds=kinds,
-        min_open_cents=reader.integer(table, f"{key}.min_open_cents", 0, minimum=0),
-        max_open_cents=None
-        if upper is None
-        else reader.integer(table, f"{key}.max_open_cents", 0, minimum=0),
-    )
-    if route.max_open_cents is not None and route.max_open_cents < route.min_open_cents:
-        raise ConfigError(f"{reader.path}: {key}.max_open_cents is below min_open_cents")
-    return route
-
-
-def _agency(reader: _Reader, name: str, table: Any, base: Path, rules: Rules) -> Agency:
-    key = f"agencies.{name}"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{reader.path}: [{key}] must be a table")
-    sftp = reader.table(f"{key}.sftp", required=True, within=table, name="sftp")
-    columns = tuple(reader.strings(table, f"{key}.columns", default_columns()))
-    unknown = [c for c in columns if c not in COLUMNS]
-    if unknown:
-        raise ConfigError(
-            f"{reader.path}: {key}.columns names {', '.join(unknown)}, which are not columns of "
-            "the agency contract (schemas/agency_case_v1.json)"
-        )
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise ConfigError(
-            f"{reader.path}: {key}.columns must allow {', '.join(missing)}: an agency cannot "
-            "collect a claim without them"
-        )
-    claim_subject = reader.string(table, f"{key}.claim_subject", DEFAULT_CLAIM_SUBJECT)
-    _check_template(reader.path, f"{key}.claim_subject", claim_subject)
-    countries = tuple(reader.strings(table, f"{key}.countries", ["DE", "AT"]))
-    recipients = tuple(reader.strings(table, f"{key}.recipients"))
-    if not recipients or not all(r.startswith("age1") for r in recipients):
-        raise ConfigError(
-            f"{reader.path}: {key}.recipients must list the agency's age recipients "
-            "('age1…'); ask the agency for its public key"
-        )
-    return Agency(
-        name=name,
-        recipients=recipients,
-        sftp=SftpEndpoint(
-            host=reader.string(sftp, f"{key}.sftp.host"),
-            port=reader.integer(sftp, f"{key}.sftp.port", 22, minimum=1),
-            user=reader.string(sftp, f"{key}.sftp.user"),
-            inbox=reader.string(sftp, f"{key}.sftp.inbox", "inbox"),
-            known_hosts=base / reader.string(sftp, f"{key}.sftp.known_hosts", "known_hosts"),
-        ),
-        columns=columns,
-        claim_subject=claim_subject,
-        currencies=tuple(reader.strings(table, f"{key}.currencies", ["EUR"])),
-        countries=countries,
-        route=_route(
-            reader,
-            reader.table(f"{key}.route", within=table, name="route"),
-            f"{key}.route",
-            countries,
-        ),
-        rules=_rules(
-            reader,
-            reader.table(f"{key}.rules", within=table, name="rules"),
-            f"{key}.rules",
-            rules,
-            stricter=True,
-        ),
-    )
+def load_key_settings(path: Path | str) -> KeySettings:
+    """The [keys] and [archive] settings of the (whole, checked) file at `path`."""
+    return load_config(path).key_settings
 
 
 def default_columns() -> list[str]:
-    # Birth dates are personal data an agency rarely needs: they leave only when allowed.
-    return [c for c in COLUMNS if c != "date_of_birth"]
+    """The allow-list of an agency without `columns`: what collection needs, no contact data."""
+    return list(DEFAULT_COLUMNS)
 
 
-def _check_template(path: Path, key: str, template: str) -> None:
-    import string
+def signer_slug(shop_name: str) -> str:
+    """The default signer identity: the shop name in lowercase ASCII words joined by '-'."""
+    ascii_name = unicodedata.normalize("NFKD", shop_name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "shop"
 
-    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
-    unknown = fields - CLAIM_SUBJECT_FIELDS
-    if unknown:
-        raise ConfigError(
-            f"{path}: {key} uses {{{', '.join(sorted(unknown))}}}; allowed placeholders: "
-            + ", ".join(sorted(CLAIM_SUBJECT_FIELDS))
-        )
+
+# --------------------------------------------------------------------------- from file to Config
+
+
+def _resolve(path: Path, file: ConfigFile) -> Config:
+    base = path.parent
+    return Config(
+        path=path,
+        shop_name=file.shop.name,
+        support_contact=file.shop.support_contact,
+        source_url=_sqlite_relative(file.source.url, base),
+        state_url=_sqlite_relative(file.state.url, base),
+        key_dir=base / file.paths.key_dir,
+        outbox=base / file.paths.outbox,
+        policy_version=file.policy.version,
+        rules=file.rules,
+        agencies=tuple(_agency(name, t, base, file.rules) for name, t in file.agencies.items()),
+        max_quarantine_share=file.validation.max_quarantine_share,
+        compliance=Compliance(
+            lawful_basis=file.compliance.lawful_basis,
+            dpo_contact=file.compliance.dpo_contact,
+            identifier_years=file.retention.identifier_years,
+        ),
+        key_settings=KeySettings(
+            signer_identity=file.keys.signer_identity or signer_slug(file.shop.name),
+            archive_retention_days=file.archive.retention_days,
+            pseudonym_secret_block=file.keys.pseudonym_secret_block,
+        ),
+        run=RunSettings(
+            lock_wait_seconds=file.run.lock_wait_seconds,
+            retry_delay_seconds=file.delivery.retry_delay_seconds,
+            timeout_seconds=file.delivery.timeout_seconds,
+        ),
+    )
+
+
+def _agency(name: str, table: AgencyTable, base: Path, rules: Rules) -> Agency:
+    route, sftp = table.route, table.sftp
+    own_rules = table.rules.model_dump(exclude_none=True)
+    return Agency(
+        name=name,
+        recipients=table.recipients,
+        sftp=SftpEndpoint(sftp.host, sftp.port, sftp.user, sftp.inbox, base / sftp.known_hosts),
+        columns=DEFAULT_COLUMNS if table.columns is None else table.columns,
+        columns_defaulted=table.columns is None,
+        claim_subject=table.claim_subject,
+        currencies=table.currencies,
+        countries=table.countries,
+        route=Route(
+            countries=table.countries if route.countries is None else route.countries,
+            debtor_kinds=route.debtor_kinds,
+            min_open_cents=route.min_open_cents,
+            max_open_cents=route.max_open_cents,
+        ),
+        rules=rules.model_copy(update=own_rules),
+    )
+
+
+def _looser_rules(file: ConfigFile) -> list[str]:
+    """An agency's thresholds apply after the global ones: one below them would never hold."""
+    problems = []
+    for name, table in file.agencies.items():
+        for rule, value in table.rules.model_dump(exclude_none=True).items():
+            least = getattr(file.rules, rule)
+            if value < least:
+                problems.append(
+                    f"agencies.{name}.rules.{rule}: {value} is below rules.{rule} ({least}); an "
+                    "agency's thresholds can only be stricter than the global ones. Raise it, "
+                    "or remove it to use the global value"
+                )
+    return problems
 
 
 def _sqlite_relative(url: str, base: Path) -> str:
@@ -335,183 +332,119 @@ def _sqlite_relative(url: str, base: Path) -> str:
     return url
 
 
-class _Reader:
-    """Typed access to the parsed TOML that names the file and key in every error."""
-
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path = path
-        self.data = data
-
-    def _fail(self, key: str, expected: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {key} must be {expected}")
-
-    def table(
-        self,
-        key: str,
-        *,
-        required: bool = False,
-        within: dict[str, Any] | None = None,
-        name: str | None = None,
-    ) -> dict[str, Any]:
-        source = self.data if within is None else within
-        value = source.get(name or key)
-        if value is None:
-            if required:
-                raise ConfigError(f"{self.path}: missing table [{key}]")
-            return {}
-        if not isinstance(value, dict):
-            raise self._fail(key, "a table")
-        return value
-
-    def string(self, table: dict[str, Any], key: str, default: str | None = None) -> str:
-        value = table.get(key.rsplit(".", 1)[-1], default)
-        if value is None:
-            raise ConfigError(f"{self.path}: missing setting {key}")
-        if not isinstance(value, str) or not value.strip():
-            raise self._fail(key, "a non-empty string")
-        return value
-
-    def strings(
-        self, table: dict[str, Any], key: str, default: list[str] | None = None
-    ) -> list[str]:
-        value = table.get(key.rsplit(".", 1)[-1], default)
-        if value is None:
-            raise ConfigError(f"{self.path}: missing setting {key}")
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self._fail(key, "a list of non-empty strings")
-        return value
-
-    def share(self, table: dict[str, Any], key: str, default: float) -> float:
-        value = table.get(key.rsplit(".", 1)[-1], default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-            raise self._fail(key, "a number above 0 and at most 1 (0.05 = 5 %)")
-        return float(value)
-
-    def seconds(self, table: dict[str, Any], key: str, default: float, *, minimum: float) -> float:
-        value = table.get(key.rsplit(".", 1)[-1], default)
-        if not _seconds(value, minimum=minimum):
-            raise self._fail(key, f"a number of seconds ≥ {minimum:g}")
-        return float(value)
-
-    def known(self, table: dict[str, Any], key: str, names: set[str]) -> None:
-        """Refuse settings in `[key]` that nobody reads: a typo must not become a default."""
-        unknown = sorted(set(table) - names)
-        if unknown:
-            raise ConfigError(
-                f"{self.path}: [{key}] has unknown setting(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(names))}"
-            )
-
-    def integer(self, table: dict[str, Any], key: str, default: int, *, minimum: int) -> int:
-        value = table.get(key.rsplit(".", 1)[-1], default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self._fail(key, f"an integer ≥ {minimum}")
-        return value
+# --------------------------------------------------------------------------- validation errors
 
 
-# --------------------------------------------------------------------------- compliance settings
-# Read apart from `load_config` (its own tables, its own reader call), for the compliance
-# commands: consent log, retention, records of processing, report.
+def _problems_of(path: Path, error: ValidationError) -> list[str]:
+    """One line per validation error: the file, the key, what is wrong; never the value.
 
-DEFAULT_LAWFUL_BASIS = "Art. 6(1)(f) GDPR: enforcement of the shop's claim"
-# Three years after the end of the year of handover: the regular limitation period (§§ 195, 199
-# BGB) for the debtor's claims about the transfer (e.g. Art. 82 GDPR damages), during which we
-# must be able to prove what we sent. It also outlasts every handed-over claim's own limitation
-# (rule 9), so rule 10 cannot hand over again a case whose register entry was erased.
-MINIMUM_IDENTIFIER_YEARS = 3
-# The default keeps identifiers as long as the archived (encrypted) drops they point to
-# (`[archive] retention_days`, 7 years), so a subject access request (Art. 15) can still find
-# every drop the shop keeps about a person.
-DEFAULT_IDENTIFIER_YEARS = 7
+    An unknown key names the nearest known one; a required key whose misspelling is present
+    is reported once, as the typo.
+    """
+    errors = error.errors(include_url=False, include_input=False)
+    typos: set[tuple[Any, ...]] = set()
+    lines = []
+    for e in errors:
+        if e["type"] == "extra_forbidden":
+            *parent, key = e["loc"]
+            known = _keys_at(tuple(parent))
+            hint = near(str(key), known)
+            if hint:
+                typos.add((*parent, hint[0]))
+                lines.append(f"{path}: {_dotted(e['loc'])}: unknown key; did you mean `{hint[0]}`?")
+            else:
+                lines.append(
+                    f"{path}: {_dotted(e['loc'])}: unknown key; known keys here: "
+                    + ", ".join(known)
+                )
+    inner = {e["loc"][:n] for e in errors for n in range(len(e["loc"]))}
+    for e in errors:
+        if e["type"] == "extra_forbidden" or (e["type"] == "missing" and e["loc"] in typos):
+            continue
+        if e["type"] == "too_short" and e["loc"] in inner:
+            continue  # a list whose every item was refused: the items' errors say why
+        lines.append(f"{path}: {_dotted(e['loc'])}: {_message(e)}")
+    return lines
 
 
-@dataclass(frozen=True)
-class Compliance:
-    """Settings of the compliance officer's view ([compliance], [retention])."""
-
-    lawful_basis: str = DEFAULT_LAWFUL_BASIS
-    dpo_contact: str | None = None
-    identifier_years: int = DEFAULT_IDENTIFIER_YEARS
-
-
-def load_compliance(path: Path | str) -> Compliance:
-    """Read [compliance] and [retention] from the TOML file at `path`."""
-    return _compliance(_read(path))
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """`agencies.nord.recipients[0]`: the key as the TOML file spells its tables."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "[key]":  # the error is about an agency's name itself
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
 
 
-def _compliance(reader: _Reader) -> Compliance:
-    compliance = reader.table("compliance")
-    retention = reader.table("retention")
-    dpo = compliance.get("dpo_contact")
-    return Compliance(
-        lawful_basis=reader.string(compliance, "compliance.lawful_basis", DEFAULT_LAWFUL_BASIS),
-        dpo_contact=reader.string(compliance, "compliance.dpo_contact") if dpo else None,
-        identifier_years=reader.integer(
-            retention,
-            "retention.identifier_years",
-            DEFAULT_IDENTIFIER_YEARS,
-            minimum=MINIMUM_IDENTIFIER_YEARS,
-        ),
+def _message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "missing":
+        return f"required {'table' if _is_table(error['loc']) else 'setting'} is missing"
+    if kind == "value_error":
+        return str(ctx["error"])
+    messages = {
+        "int_type": "must be an integer",
+        "float_type": "must be a number",
+        "string_type": "must be a string in quotes",
+        "tuple_type": "must be a list",
+        "list_type": "must be a list",
+        "dict_type": "must be a table",
+        "model_type": "must be a table",
+        "model_attributes_type": "must be a table",
+        "too_short": "must not be empty",
+    }
+    if kind in messages:
+        return messages[kind]
+    bounds = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit}"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}"
+    return str(error["msg"])
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the table at `loc` may hold."""
+    model = _model_of(loc) if loc else ConfigFile
+    return list(model.model_fields) if model else []
+
+
+def _model_of(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model of the table at `loc` (None for a plain setting), following the schema."""
+    current: Any = ConfigFile
+    parts = list(loc)
+    while parts:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        part = parts.pop(0)
+        if part not in current.model_fields:
+            return None
+        current = _unwrap(current.model_fields[part].annotation)
+        if typing.get_origin(current) is dict:
+            if not parts:
+                return None
+            parts.pop(0)  # the agency's name
+            current = _unwrap(typing.get_args(current)[1])
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _is_table(loc: tuple[Any, ...]) -> bool:
+    """Whether the key at `loc` holds a table (a model, or `[agencies]`) in the schema."""
+    parent = _model_of(loc[:-1]) if len(loc) > 1 else ConfigFile
+    if parent is None or loc[-1] not in parent.model_fields:
+        return False
+    inner = _unwrap(parent.model_fields[loc[-1]].annotation)
+    return typing.get_origin(inner) is dict or (
+        isinstance(inner, type) and issubclass(inner, BaseModel)
     )
 
 
-# --------------------------------------------------------------------------- keys and archive
-# Read apart from `load_config` (its own tables, its own reader call), for signing drops, the
-# archive of sealed drops in the outbox, and where the pseudonym key comes from.
-
-# Seven years (2557 days) from sealing. A drop is the shop's copy of a business letter it sent
-# (Handelsbrief: § 257 (1) Nr. 3 HGB, § 147 (1) Nr. 3 AO), kept 6 years from the end of the
-# calendar year it was sent in (§ 257 (4), (5) HGB; § 147 (3), (4) AO); counted in days from
-# sealing, 7 years cover a drop sealed on 1 January. The 10 years of books and records do not
-# apply to a letter, and keeping the debtors' data longer than the law demands would breach
-# storage limitation (Art. 5(1)(e) GDPR). A shop whose drops are booking vouchers (for example
-# when it sells the receivables) raises this to its tax adviser's period.
-DEFAULT_ARCHIVE_RETENTION_DAYS = 2557
-
-
-@dataclass(frozen=True)
-class KeySettings:
-    """Settings of signing, the archive and the pseudonym key ([keys], [archive])."""
-
-    signer_identity: str  # the principal agencies name in allowed_signers and `-I`
-    archive_retention_days: int = DEFAULT_ARCHIVE_RETENTION_DAYS
-    pseudonym_secret_block: str | None = None  # a Prefect Secret block name, never the key
-
-
-def load_key_settings(path: Path | str) -> KeySettings:
-    """Read [keys] and [archive] from the TOML file at `path`."""
-    return _key_settings(_read(path))
-
-
-def _key_settings(reader: _Reader) -> KeySettings:
-    keys = reader.table("keys")
-    archive = reader.table("archive")
-    identity = reader.string(
-        keys,
-        "keys.signer_identity",
-        signer_slug(reader.string(reader.table("shop", required=True), "shop.name")),
-    )
-    if any(c.isspace() or c in '",' for c in identity) or not identity.isascii():
-        raise ConfigError(
-            f"{reader.path}: keys.signer_identity must be one ASCII word without quotes or commas "
-            "(it is the principal of the agencies' allowed_signers line)"
-        )
-    block = keys.get("pseudonym_secret_block")
-    return KeySettings(
-        signer_identity=identity,
-        archive_retention_days=reader.integer(
-            archive, "archive.retention_days", DEFAULT_ARCHIVE_RETENTION_DAYS, minimum=1
-        ),
-        pseudonym_secret_block=(
-            reader.string(keys, "keys.pseudonym_secret_block") if block is not None else None
-        ),
-    )
-
-
-def signer_slug(shop_name: str) -> str:
-    """The default signer identity: the shop name in lowercase ASCII words joined by '-'."""
-    import re
-    import unicodedata
-
-    ascii_name = unicodedata.normalize("NFKD", shop_name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or "shop"
+def _unwrap(annotation: Any) -> Any:
+    """`X` of `X | None` and `Annotated[X, …]`."""
+    while typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = args[0]
+    return annotation

@@ -38,7 +38,15 @@ class HandoverError(Exception):
 
 
 class ConfigError(HandoverError):
-    """The TOML configuration is missing, malformed or inconsistent."""
+    """The TOML configuration is missing, malformed or inconsistent.
+
+    `problems` holds every problem found, one line each (all of a file's at once); the message
+    is those lines.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class KeyFileError(HandoverError):

@@ -7,8 +7,6 @@ what the operator confirms with the agency out of band (phone, signed letter).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import datetime as dt
 import os
@@ -19,8 +17,6 @@ from pathlib import Path
 
 import pyrage
 import tomlkit
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from pyrage import x25519
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Array, Table
@@ -28,6 +24,7 @@ from tomlkit.items import Array, Table
 from handover.config import load_config
 from handover.crypto.keys import openssh_fingerprint
 from handover.errors import ConfigError
+from handover.host_keys import parse_host_key
 
 # An agency name ends up in drop ids, file names and TOML keys.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -186,18 +183,9 @@ def _parse_recipient(recipient: str, option: str) -> None:
 
 
 def _parse_host_key(host_key: str) -> tuple[str, str]:
-    parts = host_key.split()
-    try:
-        if len(parts) < 2:
-            raise ValueError
-        base64.b64decode(parts[1], validate=True)
-        serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode("ascii"))
-    except (ValueError, binascii.Error, UnicodeEncodeError, UnsupportedAlgorithm):
-        raise ConfigError(
-            "--host-key must be the server's public host key line, e.g. 'ssh-ed25519 AAAA…' "
-            "(from the agency, or /etc/ssh/ssh_host_ed25519_key.pub on its server)"
-        ) from None
-    return parts[0], parts[1]
+    """(key type, base64 key) of a host key line, as paramiko (and so delivery) reads it."""
+    key = parse_host_key(host_key, "--host-key")
+    return key.get_name(), key.get_base64()
 
 
 def _read(config_path: Path) -> tomlkit.TOMLDocument:
@@ -248,8 +236,13 @@ def _write_checked(config_path: Path, text: str) -> None:
         try:
             load_config(tmp)
         except ConfigError as exc:
-            message = str(exc).replace(str(tmp), str(config_path))
-            raise ConfigError(f"nothing written, the result would be invalid: {message}") from None
+            raise ConfigError(
+                *(
+                    "nothing written, the result would be invalid: "
+                    + line.replace(str(tmp), str(config_path))
+                    for line in str(exc).splitlines()
+                )
+            ) from None
         os.replace(tmp, config_path)
     finally:
         with contextlib.suppress(FileNotFoundError):

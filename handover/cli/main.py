@@ -45,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"handover: cannot verify: {exc}", file=sys.stderr)
         return 3
     except HandoverError as exc:
-        print(f"handover: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # one line per problem (ConfigError)
+            print(f"handover: error: {line}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `handover … | head` closed our output: not an error
         return 0

@@ -33,13 +33,16 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
-    from handover.compliance.policy_check import check_config
+    from handover.compliance.policy_check import check_config, policy_warnings
     from handover.config import load_config
+    from handover.ledger.store import recorded_policies
 
-    config = load_config(args.config)
+    config = load_config(args.config)  # every error of the file at once, one line each
     problems = check_config(config)
+    for warning in policy_warnings(config, recorded_policies(config.state_url)):
+        print(f"handover: warning: {warning}", file=sys.stderr)
     for problem in problems:
-        print(f"handover: policy: {problem}", file=sys.stderr)
+        print(f"handover: error: {problem}", file=sys.stderr)
     if problems:
         return 1
     print(f"{config.path}: policy version {config.policy_version} is consistent")

@@ -47,13 +47,15 @@ def register(commands: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from handover.compliance.policy_check import preflight
     from handover.config import load_config
     from handover.run.decide import check_as_of
 
-    # Refuse a bad config or date before Prefect starts a server for a doomed run.
-    load_config(args.config).in_scope(args.agency)
+    # Refuse a bad config, key directory or date before Prefect starts a server for a doomed run.
+    config = load_config(args.config)
     if args.as_of:
         check_as_of(dt.date.fromisoformat(args.as_of))
+    preflight(config, config.in_scope(args.agency), dry_run=args.dry_run)
     quiet_analytics()
     from flows.nightly import handover
     from handover.cli.terminal import one_line_errors

@@ -40,6 +40,7 @@ MEANING = {
     "last_dunning_date": "date of the latest reminder or Mahnung",
     "handover_notice_date": "date of the notice that announced the handover",
 }
+DEFAULT_MARK = "  (default)"
 CHANNEL = {"email": "contact by e-mail", "phone": "contact by phone"}
 NEVER_LEAVES = (
     "internal ids (customer, invoice, order)",
@@ -76,7 +77,9 @@ def describe_policy(config: Config, agency: Agency) -> str:
     ]
     allowed = set(agency.columns)
     conditional = set(CONSENTED_COLUMNS) | (PERSONAL_COLUMNS - set(REQUIRED_COLUMNS))
-    lines += [_field(c) for c in COLUMNS if c in allowed and c not in conditional]
+    # Without `columns` in the file every column is where the default allow-list put it.
+    mark = DEFAULT_MARK if agency.columns_defaulted else ""
+    lines += [_field(c) + mark for c in COLUMNS if c in allowed and c not in conditional]
     lines += ["", "Fields that leave only under a condition"]
     for column in COLUMNS:
         if column not in allowed or column not in conditional:
@@ -86,11 +89,19 @@ def describe_policy(config: Config, agency: Agency) -> str:
             if column == "phone":
                 condition += " and the number parses as a valid phone number"
         else:
-            condition = "where the shop has it; allowed by this policy"
-        lines.append(_field(column) + f"\n      → {condition}")
+            by = "the default allow-list" if mark else "this policy"
+            condition = f"where the shop has it; allowed by {by}"
+        lines.append(_field(column) + mark + f"\n      → {condition}")
     withheld = [c for c in COLUMNS if c not in allowed]
     lines += ["", "Fields this policy withholds (always an empty cell)"]
-    lines += [_field(c) for c in withheld] or ["  none"]
+    lines += [_field(c) + mark for c in withheld] or ["  none"]
+    if mark:
+        lines += [
+            "",
+            f"{DEFAULT_MARK.strip()} not listed in agencies.{agency.name}.columns (the "
+            "configuration sets none); the default allow-list put it here: what collection "
+            "needs, never e-mail, phone or date of birth.",
+        ]
     lines += ["", "Never leaves the shop (not read, or never written)"]
     lines += [f"  {item}" for item in NEVER_LEAVES]
     lines += [

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from handover.config import Agency, Compliance, Config
+from handover.config import (
+    DEFAULT_ARCHIVE_RETENTION_DAYS,
+    MINIMUM_IDENTIFIER_YEARS,
+    Agency,
+    Compliance,
+    Config,
+)
 from handover.contract import COLUMNS
+from handover.run.decide import RULES
 from redaction.rows.policy import CONSENTED_COLUMNS
 
 # The contract's columns as data categories (every column belongs to exactly one).
@@ -40,13 +47,52 @@ SAFEGUARDS: tuple[str, ...] = (
     "for that channel grants it; each case's basis per channel is kept in the consent log.",
     "**Data minimisation**: per agency allow-list of columns; everything else is an empty cell. "
     "Item names never leave (claim subject from a template).",
-    "**Legal preconditions**: 13 eligibility rules (dunning with handover notice, no dispute, "
-    "no instalment plan, no hardship/insolvency/death flag, of age, not time-barred, no hold).",
+    f"**Legal preconditions**: {len(RULES)} eligibility rules (dunning with handover notice, "
+    "no dispute, no instalment plan, no hardship/insolvency/death flag, of age, not "
+    "time-barred, no hold, routed to exactly one agency).",
     "**Accountability**: append-only, hash-chained audit log with signed checkpoints; each "
     "manifest carries the audit head, so the agencies' manifests witness the log.",
     "**No personal data in operations**: logs, Prefect parameters and artifacts, validation "
     "results and the audit log hold ids, pseudonyms, counts and column names only.",
 )
+
+
+def retention_lines(identifier_years: int, archive_days: int) -> list[str]:
+    """The record's retention periods, from the configured values, each with its legal reason.
+
+    The reasons are those of `handover.config_schema` (MINIMUM_IDENTIFIER_YEARS,
+    DEFAULT_ARCHIVE_RETENTION_DAYS): the regular limitation period of three years (§§ 195, 199
+    BGB) for claims about the transfer, and six years from the end of the year for the copy of
+    a business letter sent (§ 257 HGB, § 147 AO).
+    """
+    archive_years = archive_days / 365.25
+    if identifier_years * 366 >= archive_days:
+        why = (
+            "as long as the archived drops they point to, so a subject access request "
+            "(Art. 15 GDPR) finds every drop the shop keeps about a person"
+        )
+    else:
+        why = "shorter than the archive of drops (`handover policy check` names this)"
+    archive_reason = (
+        "copies of business letters sent, kept 6 years from the end of the calendar year "
+        "(§ 257 (1) Nr. 3, (4) HGB; § 147 (1) Nr. 3, (3) AO); counted in days from sealing, "
+        "7 years cover a drop sealed on 1 January"
+        if archive_days == DEFAULT_ARCHIVE_RETENTION_DAYS
+        else "a period the shop set; the default, 2557 days, follows the 6 years for copies "
+        "of business letters sent (§ 257 HGB, § 147 AO)"
+    )
+    return [
+        "- Invoice and customer ids in the audit log, consent log and case register: "
+        f"{identifier_years} years after the end of the year of handover "
+        "(`[retention] identifier_years`); then erased by `handover retention run`.",
+        f"  At least {MINIMUM_IDENTIFIER_YEARS} years, the regular limitation period (§§ 195, "
+        "199 BGB) of the debtor's claims about the transfer, during which the shop must prove "
+        f"what it sent; {identifier_years} years: {why}.",
+        f"- Sealed (encrypted) drops in the shop's archive: {archive_days} days from sealing "
+        f"(about {archive_years:.1f} years; `[archive] retention_days`), deleted by "
+        "`handover retention drops`.",
+        f"  Reason: {archive_reason}.",
+    ]
 
 
 def categories_of(agency: Agency) -> list[tuple[str, list[str]]]:
@@ -124,12 +170,7 @@ def ropa_markdown(
         "",
         "## Retention periods",
         "",
-        "- Invoice and customer ids in the audit log, consent log and case register: "
-        f"{years} years after the end of the year of handover",
-        "  (the regular limitation period, §§ 195, 199 BGB); then erased by "
-        "`handover retention run`.",
-        f"- Sealed (encrypted) drops in the shop's archive: {archive_retention_days} days from "
-        "sealing (`[archive] retention_days`), deleted by `handover retention drops`.",
+        *retention_lines(years, archive_retention_days),
         "- The audit chain, pseudonyms, counts and drop manifests: kept (no identifiers).",
         "- The agency's own retention is governed by its contract with the shop.",
         "",

@@ -12,7 +12,7 @@ Layout (directory mode 0700, private files 0600):
 
 A directory made before key rotation existed holds one `pseudonym.key`: it stays valid, and
 active until the first `handover keys rotate-pseudonym`. Like OpenSSH, we refuse a private key
-that group or others can read.
+that group or others can read, and a key directory that group or others can open.
 """
 
 from __future__ import annotations
@@ -61,8 +61,27 @@ class KeyDirectory:
     path: Path
 
     def private_file(self, name: str) -> Path:
-        """The path of a private key file, after checking it exists and is owner-only."""
+        """The path of a private key file, after checking it and its directory are owner-only."""
+        self.check_directory()
         return check_private_file(self.path / name)
+
+    def check_directory(self) -> Path:
+        """The key directory, after checking that group and others cannot open it.
+
+        As strict as its files (and as OpenSSH is with ~/.ssh): whoever may list or enter the
+        directory may learn or swap what is in it. A directory not made yet is left to the
+        loaders, which say to run `handover keys init`.
+        """
+        try:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+        except FileNotFoundError:
+            return self.path
+        if mode & 0o077:
+            raise KeyFileError(
+                f"key directory {self.path} is open to group or others (mode {mode:04o}); run "
+                f"`chmod 700 {self.path}`"
+            )
+        return self.path
 
     # ------------------------------------------------------------------ pseudonym keys
 
@@ -72,7 +91,7 @@ class KeyDirectory:
 
     def active_pseudonym_key(self) -> PseudonymKey:
         """The key new case_refs are made with, and its id."""
-        pointer = self.path / PSEUDONYM_ACTIVE
+        pointer = self.check_directory() / PSEUDONYM_ACTIVE
         if pointer.exists():
             key_id = pointer.read_text(encoding="ascii").strip()
             if not _KEY_ID.fullmatch(key_id):
@@ -117,6 +136,7 @@ class KeyDirectory:
 
     def pseudonym_key_ids(self) -> tuple[str, ...]:
         """Ids of every pseudonym key present, sorted; the active one is among them."""
+        self.check_directory()
         ids = {
             p.name[len(PSEUDONYM_PREFIX) : -len(".key")]
             for p in self.path.glob(f"{PSEUDONYM_PREFIX}*.key")
@@ -151,7 +171,7 @@ class KeyDirectory:
 
     def signing_public_key(self) -> str:
         """The signing key's public line, for the agencies' allowed_signers files."""
-        return _read_public(self.path / f"{SIGNING_KEY}.pub")
+        return _read_public(self.check_directory() / f"{SIGNING_KEY}.pub")
 
     def archive_identity(self) -> Path:
         """The archive's age identity file (`age -d -i` it to open any archived payload)."""
@@ -178,7 +198,7 @@ class KeyDirectory:
 
     def sftp_client_public_key(self) -> str:
         """The SFTP client's public key line, to register with an agency."""
-        return _read_public(self.path / f"{SFTP_CLIENT_KEY}.pub")
+        return _read_public(self.check_directory() / f"{SFTP_CLIENT_KEY}.pub")
 
     # ------------------------------------------------------------------ creation and display
 
@@ -211,7 +231,7 @@ class KeyDirectory:
     def fingerprints(self) -> dict[str, str]:
         """Fingerprints and public keys (never key material) of the keys present."""
         result = {}
-        public = self.path / f"{SIGNING_KEY}.pub"
+        public = self.check_directory() / f"{SIGNING_KEY}.pub"
         if public.exists():
             result[SIGNING_KEY] = openssh_fingerprint(public.read_text(encoding="ascii"))
         if (self.path / ARCHIVE_KEY).exists():
@@ -229,7 +249,10 @@ class KeyDirectory:
         return result
 
     def _ensure_directory(self) -> None:
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Make the directory owner-only (whatever the umask); refuse one others can open."""
+        if self.check_directory().exists():
+            return
+        self.path.mkdir(mode=0o700, parents=True)
         os.chmod(self.path, 0o700)
 
 

@@ -129,9 +129,17 @@ outbox = "outbox"
 [policy]
 version = "2026-11-demo"
 
-# Consumers in Germany and Austria.
+# Consumers in Germany and Austria. Without `columns` an agency would get only what collection
+# needs; this one may also write to debtors who consented to contact by e-mail or phone.
 [agencies.inkasso-demo]
 recipients = ["{consumer_recipient}"]
+columns = [
+  "case_ref", "invoice_number", "debtor_kind", "first_name", "last_name", "company_name",
+  "street", "postal_code", "city", "country", "language", "email", "phone", "order_date",
+  "invoice_date", "due_date", "default_date", "currency", "principal_cents", "paid_cents",
+  "open_cents", "dunning_fees_cents", "claim_subject", "last_dunning_date",
+  "handover_notice_date",
+]
 
 [agencies.inkasso-demo.route]
 debtor_kinds = ["consumer"]

@@ -770,6 +770,43 @@ def open_store(config: Config, *, signing: bool = True) -> StateStore:
     return StateStore(config.state_url, signer=signer)
 
 
+def recorded_policies(url: str) -> dict[str, tuple[str | None, str]]:
+    """Per agency, the policy version and hash the latest run for it recorded (`run_started`).
+
+    Read-only: a state store not made yet is not created, and yields {}.
+    """
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return {}
+    try:
+        return _recorded_policies(create_engine(url))
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        # Only the kind: a driver's message may quote the URL and its password.
+        raise ConfigError(
+            f"cannot read the state database (state.url): {type(exc).__name__}; check the URL "
+            "and that the database server runs"
+        ) from None
+
+
+def _recorded_policies(engine: sa.Engine) -> dict[str, tuple[str | None, str]]:
+    try:
+        if not sa.inspect(engine).has_table(audit.audit_log.name):
+            return {}
+        query = (
+            sa.select(audit.audit_log.c.data)
+            .where(audit.audit_log.c.event == "run_started")
+            .order_by(audit.audit_log.c.seq.desc())
+        )
+        latest: dict[str, tuple[str | None, str]] = {}
+        with engine.connect() as conn:
+            for (text,) in conn.execute(query):
+                data = json.loads(text)
+                for agency, sha in (data.get("policy_sha256") or {}).items():
+                    latest.setdefault(agency, (data.get("policy_version"), sha))
+        return latest
+    finally:
+        engine.dispose()
+
+
 class _Heartbeat:
     """A daemon thread that renews a run's `alive_until` until the run ends."""
 

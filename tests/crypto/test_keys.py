@@ -187,3 +187,46 @@ def test_pseudonym_key_from_a_prefect_secret_block(prefect, keys: KeyDirectory):
     with pytest.raises(KeyFileError, match="at least 32 bytes as hex") as raised:
         pseudonym_key_from_secret_block("handover-test-bad")
     assert "too short" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        KeyDirectory.signing_key,
+        KeyDirectory.signing_public_key,
+        KeyDirectory.archive_recipient,
+        KeyDirectory.pseudonym_key,
+        KeyDirectory.pseudonym_key_ids,
+        KeyDirectory.sftp_client_key,
+        KeyDirectory.fingerprints,
+        KeyDirectory.init,
+        KeyDirectory.rotate_pseudonym,
+    ],
+)
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o701, 0o710])
+def test_a_key_directory_group_or_others_can_open_is_refused(keys: KeyDirectory, load, mode):
+    os.chmod(keys.path, mode)
+    with pytest.raises(KeyFileError, match="is open to group or others") as error:
+        load(keys)
+    assert f"(mode {mode:04o}); run `chmod 700 {keys.path}`" in str(error.value)
+    os.chmod(keys.path, 0o700)
+    load(keys)
+
+
+def test_init_makes_the_directory_owner_only_whatever_the_umask(tmp_path: Path):
+    previous = os.umask(0)
+    try:
+        KeyDirectory(tmp_path / "deep" / "keys").init()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "deep" / "keys").stat().st_mode) == 0o700
+
+
+def test_cli_refuses_a_loose_key_directory_with_the_fix(tmp_path: Path, capsys):
+    config = tmp_path / "handover.toml"
+    shutil.copyfile(EXAMPLE, config)
+    assert main(["keys", "init", "--config", str(config)]) == 0
+    os.chmod(tmp_path / "keys", 0o755)
+    capsys.readouterr()
+    assert main(["keys", "show", "--config", str(config)]) == 1
+    assert f"run `chmod 700 {tmp_path / 'keys'}`" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,10 @@ def build(tmp_path: Path, sshd) -> Setup:
     inbox = sshd.new_inbox()
     sshd.write_known_hosts(tmp_path / "known_hosts")
     config = tmp_path / "handover.toml"
-    config.write_text(CONFIG_HEAD + sftp_agency("test", str(identity.to_public()), sshd, inbox))
+    # The agency lists e-mail (the default allow-list withholds it), so consent decides.
+    columns = "columns = " + json.dumps([c for c in COLUMNS if c != "date_of_birth"])
+    agency = sftp_agency("test", str(identity.to_public()), sshd, inbox, extra=columns)
+    config.write_text(CONFIG_HEAD + agency)
     return Setup(tmp_path, config, inbox, identity_file, shop)
 
 

@@ -53,7 +53,11 @@ def test_default_is_seven_years_and_configurable(config: Path, tmp_path: Path):
     assert DEFAULT_ARCHIVE_RETENTION_DAYS == 7 * 365 + 2
     assert load_key_settings(config).archive_retention_days == 100
     plain = tmp_path / "plain.toml"
-    plain.write_text('[shop]\nname = "Müller & Söhne KG"\n')
+    plain.write_text(  # the whole file is checked: the example, without the two settings
+        EXAMPLE.read_text()
+        .replace('name = "Beispiel Shop GmbH"', 'name = "Müller & Söhne KG"')
+        .replace("retention_days = 2557\n", "")
+    )
     settings = load_key_settings(plain)
     assert settings.archive_retention_days == DEFAULT_ARCHIVE_RETENTION_DAYS
     assert settings.signer_identity == "muller-sohne-kg"

@@ -13,7 +13,9 @@ from redaction.rows.policy import minimise
 from tests.support.shopbuilder import AGENCY, Shop
 
 KEY = bytes(range(32))
-DEFAULT_AGENCY = replace(AGENCY, columns=tuple(default_columns()))
+# The agency most tests use allows contact data, so that consent decides what leaves; the
+# default allow-list withholds it altogether (test_the_default_allow_list_withholds_contact_data).
+DEFAULT_AGENCY = replace(AGENCY, columns=tuple(c for c in COLUMNS if c != "date_of_birth"))
 
 
 @pytest.fixture
@@ -118,7 +120,15 @@ def test_csv_is_rfc4180_with_crlf_and_roundtrips(shop):
 
 
 def test_required_columns_are_in_the_default_allow_list():
-    assert set(REQUIRED_COLUMNS) <= set(DEFAULT_AGENCY.columns)
+    assert set(REQUIRED_COLUMNS) <= set(default_columns())
+
+
+def test_the_default_allow_list_withholds_contact_data(shop):
+    # C1 consented to e-mail and phone: without `columns` in the file they still do not leave.
+    rows = rows_for(shop, replace(AGENCY, columns=tuple(default_columns())))
+    assert rows.loc["I1", "first_name"] == "Jürgen"
+    assert rows[["email", "phone", "date_of_birth"]].isna().all().all()
+    assert set(default_columns()) == set(REQUIRED_COLUMNS) | {"first_name"}
 
 
 # --- CSV injection and phones (redaction/rows/csv_injection.py, phones.py) ---------------------
