@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from handover.errors import SourceError
 from handover.run import source_sql
-from handover.run.source_sql import FIRST_DAY, LAST_DAY, STORAGE_CLASSES, ColumnSql, Kind
+from handover.run.source_sql import BERLIN, FIRST_DAY, LAST_DAY, STORAGE_CLASSES, ColumnSql, Kind
 
 # What a run reads, table by table, in the contract's column order.
 COLUMNS: Mapping[str, tuple[str, ...]] = {
@@ -473,65 +473,39 @@ def _judge(
 def _judge_date(
     where: str, table: str, column: str, counts: Mapping[str, int], rows: int
 ) -> tuple[list[Finding], list[str]]:
-    findings, notes = [], []
-    if counts.get("zoned"):
-        notes.append(
-            f"{column}: {counts['zoned']} values with a zone offset, their "
-            "Europe/Berlin date is read"
-        )
+    findings: list[Finding] = []
+
+    def add(problem: str, *, stops: bool = True) -> None:
+        findings.append(Finding(table, column, f"{where}: {problem}", stops))
+
+    notes = [f"{column}: {counts['zoned']} values with a zone offset, their {BERLIN} date is read"]
+    notes = notes if counts.get("zoned") else []
     if counts.get("midnight"):
         notes.append(f"{column}: {counts['midnight']} timestamps at midnight, read as dates")
     time_of_day, bad, nulls = (counts.get(k, 0) for k in ("time_of_day", "bad", "null"))
     if time_of_day:
-        findings.append(
-            Finding(
-                table,
-                column,
-                (
-                    f"{where}: {time_of_day} of {rows} values carry a time of day without a zone, "
-                    f"which is ambiguous; deliver the calendar date: CAST({column} AS date) if the "
-                    f"times are Berlin times, CAST(({column} AT TIME ZONE 'UTC') AT TIME ZONE "
-                    f"'Europe/Berlin' AS date) if UTC (SQLite: date({column}))"
-                ),
-            )
+        add(
+            f"{time_of_day} of {rows} values carry a time of day without a zone, which is "
+            f"ambiguous; deliver the calendar date: CAST({column} AS date) if the times are "
+            f"Berlin times, CAST(({column} AT TIME ZONE 'UTC') AT TIME ZONE '{BERLIN}' AS date) "
+            f"if UTC (SQLite: date({column}))"
         )
     what = f"not ISO dates 'YYYY-MM-DD' between {FIRST_DAY[:4]} and {LAST_DAY[:4]}"
-    if column not in CASE_DATES:
+    if column not in CASE_DATES:  # a date of birth: NULL is unknown, anything else is wrong
         if bad:
-            findings.append(
-                Finding(
-                    table,
-                    column,
-                    f"{where}: {bad} of {rows} values are "
-                    f"{what}; fix them in the shop or in the view",
-                )
-            )
-        return findings, notes
-    if rows and rows == nulls + bad + time_of_day:
-        findings.append(
-            Finding(
-                table,
-                column,
-                (
-                    f"{where}: none of its {rows} values is a date ({nulls} NULL, {bad} {what}); "
-                    "deliver ISO dates 'YYYY-MM-DD', or a date type"
-                ),
-            )
+            add(f"{bad} of {rows} values are {what}; fix them in the shop or in the view")
+    elif rows and not time_of_day and rows == nulls + bad:  # the column holds no date at all
+        parts = [f"{bad} {what}"] * bool(bad) + [f"{nulls} NULL"] * bool(nulls)
+        add(
+            f"none of its {rows} values is a date ({', '.join(parts)}); deliver ISO dates "
+            "'YYYY-MM-DD', or a date type"
         )
-        return findings, notes
-    held = "a run holds their cases back (invalid_date): fix them in the shop"
-    if bad:
-        findings.append(
-            Finding(
-                table, column, f"{where}: {bad} of {rows} values are {what}; {held}", stops=False
-            )
-        )
-    if nulls:
-        findings.append(
-            Finding(
-                table, column, f"{where}: {nulls} of {rows} values are NULL; {held}", stops=False
-            )
-        )
+    else:
+        held = "a run holds their cases back (invalid_date): fix them in the shop"
+        if bad:
+            add(f"{bad} of {rows} values are {what}; {held}", stops=False)
+        if nulls:
+            add(f"{nulls} of {rows} values are NULL; {held}", stops=False)
     return findings, notes
 
 
