@@ -478,8 +478,11 @@ def _judge_date(
     def add(problem: str, *, stops: bool = True) -> None:
         findings.append(Finding(table, column, f"{where}: {problem}", stops))
 
-    notes = [f"{column}: {counts['zoned']} values with a zone offset, their {BERLIN} date is read"]
-    notes = notes if counts.get("zoned") else []
+    notes = []
+    if counts.get("zoned"):
+        notes.append(
+            f"{column}: {counts['zoned']} values with a zone offset, read as their {BERLIN} date"
+        )
     if counts.get("midnight"):
         notes.append(f"{column}: {counts['midnight']} timestamps at midnight, read as dates")
     time_of_day, bad, nulls = (counts.get(k, 0) for k in ("time_of_day", "bad", "null"))

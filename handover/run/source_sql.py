@@ -134,7 +134,7 @@ def _declared(x: str, kind: Kind, type_: sa.types.TypeEngine, floor: int) -> Col
         probes = {"null": f"{x} IS NULL"}
         if isinstance(type_, sa.DateTime) and getattr(type_, "timezone", False):
             read = f"CAST(({x} AT TIME ZONE '{BERLIN}') AS date)"
-            conversion = f"its {BERLIN} date is read"
+            conversion = f"read as its {BERLIN} date"
         elif isinstance(type_, sa.DateTime):
             read, conversion = f"CAST({x} AS date)", None
             probes["midnight"] = f"{x} = CAST({read} AS timestamp)"
