@@ -7,7 +7,11 @@ value), or is converted by the documented rule, and then the agency file carries
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,6 +19,7 @@ import sqlalchemy as sa
 
 from handover.config import Rules
 from handover.contract import COLUMNS, read_csv_rows, to_csv_bytes
+from handover.demo import data
 from handover.errors import SourceError, ValidationFailed
 from handover.run import extract, source_contract
 from handover.run.decide import decide
@@ -312,3 +317,44 @@ def test_a_missing_view_and_column_are_named_together(shop):
         "described in schemas/shop_source.sql",
     ]
     assert refused(shop.url) == messages[0] + " (and 1 more: see `handover source check`)"
+
+
+# --------------------------------------------------------------------------- the demo shop
+
+DIVIDED = {
+    "invoices": "UPDATE invoices SET amount_cents = amount_cents / 100",
+    "payments": "UPDATE payments SET amount_cents = amount_cents / 100",
+    "dunning_events": "UPDATE dunning_events SET fee_cents = fee_cents / 100",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_shop(tmp_path_factory) -> tuple[Path, dt.date]:
+    path = tmp_path_factory.mktemp("demo") / "shop.db"
+    return path, data.generate(path, customers=300, seed=7).today
+
+
+def test_the_demo_shop_meets_the_contract(demo_shop):
+    path, today = demo_shop
+    checked = extract.check_source(f"sqlite:///{path}", today)
+    assert checked.ok and all(t.rows for t in checked.tables)
+
+
+@pytest.mark.parametrize(
+    ("divided", "named"),
+    [
+        (("invoices", "payments", "dunning_events"), "table 'invoices', column 'amount_cents'"),
+        (("payments",), "table 'payments', column 'amount_cents'"),
+        (("dunning_events",), "table 'dunning_events', column 'fee_cents'"),
+    ],
+)
+def test_the_demo_shop_in_euros_stops_the_run(demo_shop, tmp_path, divided, named):
+    """The heuristic is tuned so that the demo shop passes and the same shop in euros does not."""
+    path, today = demo_shop
+    copy = tmp_path / "shop.db"
+    shutil.copyfile(path, copy)
+    with sqlite3.connect(copy) as db:
+        for table in divided:
+            db.execute(DIVIDED[table])
+    with pytest.raises(SourceError, match=rf"^{named}: \d+ of \d+ positive amounts are below"):
+        extract.extract(f"sqlite:///{copy}", today)
