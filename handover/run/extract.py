@@ -16,14 +16,15 @@ import sqlalchemy as sa
 
 from handover.errors import SourceError
 from handover.run import source_contract
-from handover.run.source_contract import COLUMNS, KINDS, ContractReport
+from handover.run.source_contract import ContractReport
+from handover.run.source_rules import CASE_DATES, COLUMNS, KINDS
 
 _BOOLEAN_COLUMNS = {c for c, kind in KINDS.items() if kind == "flag"}
 _NULLABLE_INT_COLUMNS = {("dunning_events", "fee_cents")}
 _AMOUNT_COLUMNS = {c for c, kind in KINDS.items() if kind == "amount"} - _NULLABLE_INT_COLUMNS
 # Dates whose unreadable values become NaT for the source suite to quarantine (invalid_date);
 # any other unreadable date or timestamp stops the run.
-_COERCED_DATES = {("invoices", c) for c in source_contract.CASE_DATES}
+_COERCED_DATES = {("invoices", c) for c in CASE_DATES}
 
 
 def extract(source_url: str, as_of: dt.date) -> dict[str, pd.DataFrame]:
@@ -37,7 +38,7 @@ def extract(source_url: str, as_of: dt.date) -> dict[str, pd.DataFrame]:
         with engine.connect() as conn:
             report = source_contract.check(conn, as_of)
             report.raise_if_broken()
-            scopes = source_contract.scopes(report)
+            scopes = source_contract.scopes(report.reads)
             return {
                 table: _read(conn, report, table, scopes[table], as_of=as_of) for table in COLUMNS
             }

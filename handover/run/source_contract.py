@@ -1,24 +1,15 @@
 """The shop-side contract (`schemas/shop_source.sql`), checked before a row is read.
 
 Every table or view and every column a run reads is checked, with one grouped query per table
-over exactly the rows a run reads (on PostgreSQL most of it from the catalog). A finding names
-the view or table, the column, what was found (a type, a count of values, never a value) and the
-fix. The rules, documented in the README's shop section:
-
-- ids (invoice_id, customer_id) are text; integer ids are read as text (harmless for joins);
-- dates (order_date, issued_at, due_date, date_of_birth) are dates. A timestamp with a zone
-  (`timestamptz`, ISO text with an offset) gives its Europe/Berlin date; a naive timestamp at
-  midnight its date; a naive timestamp with a time of day is refused (ambiguous);
-- a NULL or unreadable invoice date holds its case back (`invalid_date`, by the source suite);
-  a column without a single readable date, or an unreadable date of birth, stops the run;
-- amounts are integers by type (no float, no numeric with decimal places), and amounts that
-  look like major units (euros, not cents) stop the run: see `MAJOR_UNIT_FLOORS`.
+over exactly the rows a run reads (on PostgreSQL the types from the catalog, on SQLite from the
+values: `source_sql`); `source_rules` says what the counts mean. Nothing is read but counts.
+The report also says how each column is read (`reads`), so extraction selects exactly what was
+checked, with the same case filter.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -26,105 +17,8 @@ import sqlalchemy as sa
 
 from handover.errors import SourceError
 from handover.run import source_sql
-from handover.run.source_sql import BERLIN, FIRST_DAY, LAST_DAY, STORAGE_CLASSES, ColumnSql, Kind
-
-# What a run reads, table by table, in the contract's column order.
-COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "invoices": (
-        "invoice_id",
-        "invoice_number",
-        "customer_id",
-        "order_date",
-        "issued_at",
-        "due_date",
-        "amount_cents",
-        "currency",
-        "status",
-    ),
-    "customers": (
-        "customer_id",
-        "kind",
-        "first_name",
-        "last_name",
-        "company_name",
-        "date_of_birth",
-        "email",
-        "phone",
-        "street",
-        "postal_code",
-        "city",
-        "country",
-        "language",
-    ),
-    "payments": ("invoice_id", "amount_cents"),
-    "dunning_events": ("invoice_id", "kind", "sent_at", "fee_cents", "announces_handover"),
-    "disputes": ("invoice_id", "resolved_at", "outcome"),
-    "installment_plans": ("invoice_id", "status"),
-    "customer_flags": ("customer_id", "flag", "cleared_at"),
-    "consents": ("customer_id", "purpose", "granted", "recorded_at", "source"),
-    "holds": ("invoice_id", "customer_id", "expires_at"),
-}
-
-_KINDS: dict[Kind, tuple[str, ...]] = {
-    "id": (
-        "invoices.invoice_id",
-        "invoices.customer_id",
-        "customers.customer_id",
-        "payments.invoice_id",
-        "dunning_events.invoice_id",
-        "disputes.invoice_id",
-        "installment_plans.invoice_id",
-        "customer_flags.customer_id",
-        "consents.customer_id",
-        "holds.invoice_id",
-        "holds.customer_id",
-    ),
-    "date": (
-        "invoices.order_date",
-        "invoices.issued_at",
-        "invoices.due_date",
-        "customers.date_of_birth",
-    ),
-    "timestamp": (
-        "dunning_events.sent_at",
-        "disputes.resolved_at",
-        "customer_flags.cleared_at",
-        "consents.recorded_at",
-        "holds.expires_at",
-    ),
-    "amount": ("invoices.amount_cents", "payments.amount_cents", "dunning_events.fee_cents"),
-    "flag": ("dunning_events.announces_handover", "consents.granted"),
-}
-KINDS: Mapping[tuple[str, str], Kind] = {
-    tuple(name.split(".")): kind  # type: ignore[misc]
-    for kind, names in _KINDS.items()
-    for name in names
-}
-# The invoice dates whose NULL or unreadable values hold a case back (invalid_date).
-CASE_DATES = frozenset(("order_date", "issued_at", "due_date"))
-
-# Amounts that look like major units. When at least MIN_POSITIVE values of a column are positive
-# and more than half of them lie below its floor (in minor units), the run stops: a shop's
-# typical invoice is not below 10.00, nor its typical payment or dunning fee below 1.00. The
-# demo shop's medians are about 60.00 (invoices), 20.00 (payments) and 5.00 (fees).
-MAJOR_UNIT_FLOORS: Mapping[tuple[str, str], int] = {
-    ("invoices", "amount_cents"): 1000,
-    ("payments", "amount_cents"): 100,
-    ("dunning_events", "fee_cents"): 100,
-}
-MIN_POSITIVE = 10
-# A shop whose amounts really are that small confirms it here (env), as the message says.
-CONFIRM_MINOR_UNITS = "HANDOVER_CONFIRM_MINOR_UNITS"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing to fix in the shop's tables or views; `stops` a run, or holds cases back."""
-
-    table: str
-    column: str | None
-    message: str
-    stops: bool = True
+from handover.run.source_rules import COLUMNS, KINDS, MAJOR_UNIT_FLOORS, Finding, judge, refusal
+from handover.run.source_sql import ColumnSql
 
 
 @dataclass(frozen=True)
@@ -178,15 +72,16 @@ class ContractReport:
             )
 
 
-def scopes(report: ContractReport | None = None) -> dict[str, str]:
+def scopes(reads: Mapping[tuple[str, str], str]) -> dict[str, str]:
     """Per table, the SQL condition on the rows a run reads (bind `:as_of`, a date).
 
     The cases are the open invoices due before `as_of`, and those whose due date is NULL or
     unreadable (the source suite holds them back); the other tables are limited to them.
+    Columns are compared as `reads` reads them (integer ids as text, dates as dates).
     """
 
     def expr(table: str, column: str) -> str:
-        return report.read(table, column) if report else column
+        return reads.get((table, column), column)
 
     due = expr("invoices", "due_date")
     cases = f"status = 'open' AND ({due} < :as_of OR {due} IS NULL)"
@@ -226,7 +121,7 @@ def check(conn: sa.Connection, as_of: dt.date) -> ContractReport:
         table: _describe(conn.dialect.name, table, types) for table, types in declared.items()
     }
     reads = {(t, c): sql.read for t, described in columns.items() for c, sql in described.items()}
-    scope = scopes(ContractReport(tables=(), reads=reads))
+    scope = scopes(reads)
     usable = _usable(declared, columns)
     tables = [
         _check_table(
@@ -305,9 +200,7 @@ def _check_table(
             )
         )
     findings += [
-        Finding(table, c, _refusal(kind, table, c, sql))
-        for c, sql in columns.items()
-        if sql.refused
+        Finding(table, c, refusal(kind, table, c, sql)) for c, sql in columns.items() if sql.refused
     ]
     rows, counted = None, {}
     if where is not None:
@@ -317,7 +210,7 @@ def _check_table(
     for column, sql in columns.items():
         if rows is None or sql.refused:
             continue
-        found, notes = _judge(kind, table, column, sql, counted[column], rows)
+        found, notes = judge(kind, table, column, sql, counted[column], rows)
         findings += found
         conversions += notes
     return TableCheck(table, kind, rows, tuple(findings), tuple(conversions))
@@ -377,154 +270,3 @@ def query_failed(kind: str, table: str, columns: tuple[str, ...], exc: sa.exc.DB
         f"cannot read {where} of the shop database ({type(exc.orig).__name__}; the driver's "
         f"message is withheld because it may quote row values): {hint}"
     )
-
-
-# --------------------------------------------------------------------------- judgement
-
-_FIX = {
-    "id": "ids are text (integer ids are read as text): deliver CAST({c} AS text)",
-    "date": "dates are read by type: deliver CAST({c} AS date)",
-    "timestamp": "timestamps are read by type: deliver CAST({c} AS timestamp) (UTC) or a "
-    "timestamptz",
-    "amount": "amounts are integer minor units (cents) by type: deliver CAST(ROUND({c} * 100) "
-    "AS bigint) if it holds euros, CAST({c} AS bigint) if cents",
-    "flag": "flags are booleans: deliver CAST({c} AS boolean)",
-}
-_SQLITE_WANTS: Mapping[Kind, tuple[str, ...]] = {
-    "id": ("text", "integer"),
-    "date": ("text",),
-    "timestamp": ("text",),
-    "amount": ("integer",),
-    "flag": ("integer",),
-}
-_SQLITE_FIX = {
-    "id": "ids are text or integers: deliver the shop's id, CAST({c} AS TEXT)",
-    "date": "dates are ISO text 'YYYY-MM-DD': deliver date(…) of the shop's date "
-    "(date({c}, 'unixepoch') for epoch seconds)",
-    "timestamp": "timestamps are ISO text 'YYYY-MM-DD HH:MM:SS' in UTC: deliver datetime(…) "
-    "(datetime({c}, 'unixepoch') for epoch seconds)",
-    "amount": "amounts are integer minor units (cents): deliver CAST(ROUND({c} * 100) AS "
-    "INTEGER) if it holds euros, CAST({c} AS INTEGER) if cents",
-    "flag": "flags are 0 or 1: deliver CASE WHEN … THEN 1 ELSE 0 END",
-}
-_PLURAL = {
-    "integer": "integers",
-    "real": "real (floating-point) numbers",
-    "text": "text",
-    "blob": "blobs",
-}
-
-
-def _where(kind: str, table: str, column: str) -> str:
-    return f"{kind} '{table}', column '{column}'"
-
-
-def _refusal(kind: str, table: str, column: str, sql: ColumnSql) -> str:
-    contract_kind = KINDS[(table, column)]
-    return f"{_where(kind, table, column)}: {sql.found}; {_FIX[contract_kind].format(c=column)}"
-
-
-def _judge(
-    kind: str,
-    table: str,
-    column: str,
-    sql: ColumnSql,
-    counts: Mapping[str, int],
-    rows: int,
-) -> tuple[list[Finding], list[str]]:
-    """The findings and the conversions applied for one column, from its probes' counts."""
-    where, contract_kind = _where(kind, table, column), KINDS[(table, column)]
-    # SQLite: values of a storage class the column must not hold.
-    wrong = [
-        Finding(
-            table,
-            column,
-            f"{where}: {counts[cls]} of {rows} values are {_PLURAL[cls]}; "
-            f"{_SQLITE_FIX[contract_kind].format(c=column)}",
-        )
-        for cls in STORAGE_CLASSES
-        if counts.get(cls) and cls not in _SQLITE_WANTS[contract_kind]
-    ]
-    if wrong:
-        return wrong, []
-    notes = [f"{column}: {sql.found}, {sql.conversion}"] if sql.conversion else []
-    if contract_kind == "id" and counts.get("integer"):
-        notes.append(f"{column}: {counts['integer']} integer ids, read as text")
-    if contract_kind == "date":
-        findings, more = _judge_date(where, table, column, counts, rows)
-        return findings, notes + more
-    problems = []
-    if contract_kind == "timestamp" and counts.get("bad"):
-        problems.append(
-            f"{counts['bad']} of {rows} values are not ISO timestamps; fix them in "
-            "the shop or in the view"
-        )
-    if contract_kind == "flag" and counts.get("null"):
-        problems.append(f"{counts['null']} of {rows} values are NULL; flags are true or false")
-    if contract_kind == "flag" and counts.get("bad"):
-        problems.append(f"{counts['bad']} of {rows} values are neither 0 nor 1; flags are 0 or 1")
-    if contract_kind == "amount":
-        problem, note = _judge_units(table, column, counts)
-        problems += [problem] if problem else []
-        notes += [note] if note else []
-    return [Finding(table, column, f"{where}: {p}") for p in problems], notes
-
-
-def _judge_date(
-    where: str, table: str, column: str, counts: Mapping[str, int], rows: int
-) -> tuple[list[Finding], list[str]]:
-    findings: list[Finding] = []
-
-    def add(problem: str, *, stops: bool = True) -> None:
-        findings.append(Finding(table, column, f"{where}: {problem}", stops))
-
-    notes = []
-    if counts.get("zoned"):
-        notes.append(
-            f"{column}: {counts['zoned']} values with a zone offset, read as their {BERLIN} date"
-        )
-    if counts.get("midnight"):
-        notes.append(f"{column}: {counts['midnight']} timestamps at midnight, read as dates")
-    time_of_day, bad, nulls = (counts.get(k, 0) for k in ("time_of_day", "bad", "null"))
-    if time_of_day:
-        add(
-            f"{time_of_day} of {rows} values carry a time of day without a zone, which is "
-            f"ambiguous; deliver the calendar date: CAST({column} AS date) if the times are "
-            f"Berlin times, CAST(({column} AT TIME ZONE 'UTC') AT TIME ZONE '{BERLIN}' AS date) "
-            f"if UTC (SQLite: date({column}))"
-        )
-    what = f"not ISO dates 'YYYY-MM-DD' between {FIRST_DAY[:4]} and {LAST_DAY[:4]}"
-    if column not in CASE_DATES:  # a date of birth: NULL is unknown, anything else is wrong
-        if bad:
-            add(f"{bad} of {rows} values are {what}; fix them in the shop or in the view")
-    elif rows and not time_of_day and rows == nulls + bad:  # the column holds no date at all
-        parts = [f"{bad} {what}"] * bool(bad) + [f"{nulls} NULL"] * bool(nulls)
-        add(
-            f"none of its {rows} values is a date ({', '.join(parts)}); deliver ISO dates "
-            "'YYYY-MM-DD', or a date type"
-        )
-    else:
-        held = "a run holds their cases back (invalid_date): fix them in the shop"
-        if bad:
-            add(f"{bad} of {rows} values are {what}; {held}", stops=False)
-        if nulls:
-            add(f"{nulls} of {rows} values are NULL; {held}", stops=False)
-    return findings, notes
-
-
-def _judge_units(
-    table: str, column: str, counts: Mapping[str, int]
-) -> tuple[str | None, str | None]:
-    """A problem when the column's amounts look like major units, or a note that it was waived."""
-    floor = MAJOR_UNIT_FLOORS[(table, column)]
-    positive, small = counts.get("positive", 0), counts.get("small", 0)
-    if positive < MIN_POSITIVE or small * 2 <= positive:
-        return None, None
-    if os.environ.get(CONFIRM_MINOR_UNITS) == "1":
-        return None, f"{column}: amounts look like major units, accepted ({CONFIRM_MINOR_UNITS}=1)"
-    return (
-        f"{small} of {positive} positive amounts are below {floor} ({floor / 100:.2f} in major "
-        "units): they look like euros, not cents. Deliver minor units (CAST(ROUND("
-        f"{column} * 100) AS INTEGER)); if they really are cents, set "
-        f"{CONFIRM_MINOR_UNITS}=1 for the run (see the README's shop section)"
-    ), None

@@ -21,7 +21,7 @@ from handover.config import Rules
 from handover.contract import COLUMNS, read_csv_rows, to_csv_bytes
 from handover.demo import data
 from handover.errors import SourceError, ValidationFailed
-from handover.run import extract, source_contract
+from handover.run import extract, source_contract, source_rules
 from handover.run.decide import decide
 from handover.run.quarantine import quarantine
 from redaction.rows.policy import minimise
@@ -56,11 +56,16 @@ def twelve_cases(path) -> Shop:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def shop(request, tmp_path) -> SourceDb:
     """The twelve cases on SQLite, or copied into a PostgreSQL database with native types."""
-    lite = twelve_cases(tmp_path / "shop.db")
     if request.param == "sqlite":
-        return SourceDb(lite.url, "sqlite")
-    url = request.getfixturevalue("postgres_server").create_database()
-    postgres_shop(lite.path, url)
+        return SourceDb(twelve_cases(tmp_path / "shop.db").url, "sqlite")
+    return request.getfixturevalue("pg_shop")
+
+
+@pytest.fixture
+def pg_shop(postgres_server, tmp_path) -> SourceDb:
+    """The twelve cases on PostgreSQL, for what only a declared type can get wrong."""
+    url = postgres_server.create_database()
+    postgres_shop(twelve_cases(tmp_path / "shop.db").path, url)
     return SourceDb(url, "postgresql")
 
 
@@ -250,11 +255,10 @@ def test_float_amounts_are_refused(shop, table, column):
     ), message
 
 
-def test_numeric_amounts_with_decimal_places_are_refused_even_when_whole(shop):
-    if shop.dialect == "sqlite":
-        pytest.skip("SQLite has no numeric(p, s): its values are integers or reals")
-    shop.view("invoices", amount_cents="CAST(amount_cents AS numeric(12, 2))")
-    assert refused(shop.url).startswith(
+def test_numeric_amounts_with_decimal_places_are_refused_even_when_whole(pg_shop):
+    """PostgreSQL only: SQLite has no numeric(p, s), its values are integers or reals."""
+    pg_shop.view("invoices", amount_cents="CAST(amount_cents AS numeric(12, 2))")
+    assert refused(pg_shop.url).startswith(
         "view 'invoices', column 'amount_cents': numeric(12, 2); amounts are integer minor "
         "units (cents) by type"
     )
@@ -273,7 +277,7 @@ def test_amounts_in_euros_stop_the_run(shop, table, column, floor, monkeypatch):
         f"below {floor} ({floor / 100:.2f} in major units): they look like euros, not cents. "
     )
     # A shop whose amounts really are that small says so for the run.
-    monkeypatch.setenv(source_contract.CONFIRM_MINOR_UNITS, "1")
+    monkeypatch.setenv(source_rules.CONFIRM_MINOR_UNITS, "1")
     assert len(extract.extract(shop.url, AS_OF)["invoices"]) == CASES
 
 
@@ -294,12 +298,13 @@ def test_flags_as_text_are_refused(shop):
     )
 
 
-def test_a_read_that_fails_names_the_view_never_the_driver_message(shop):
-    """An error the contract cannot foresee (the view fails on a value) as pandas wraps it."""
-    if shop.dialect == "sqlite":
-        pytest.skip("tests/run/test_extract.py: text that is not UTF-8")
-    shop.view("invoices", invoice_number="CAST(CAST('x' || invoice_number AS integer) AS text)")
-    message = refused(shop.url)
+def test_a_read_that_fails_names_the_view_never_the_driver_message(pg_shop):
+    """An error the contract cannot foresee (the view fails on a value) as pandas wraps it.
+
+    On SQLite: tests/run/test_extract.py, text that is not UTF-8.
+    """
+    pg_shop.view("invoices", invoice_number="CAST(CAST('x' || invoice_number AS integer) AS text)")
+    message = refused(pg_shop.url)
     assert message.startswith("cannot read view 'invoices' of the shop database (")
     assert "RE-I" not in message and "the driver's message is withheld" in message
 
