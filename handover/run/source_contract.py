@@ -46,8 +46,8 @@ class ContractReport:
 
     @property
     def ok(self) -> bool:
-        """True when no table has anything to fix."""
-        return all(t.ok for t in self.tables)
+        """True when every table was checked and none has anything to fix."""
+        return all(t.ok and t.rows is not None for t in self.tables)
 
     def stopping(self) -> list[Finding]:
         """The findings that stop a run (the others hold cases back)."""

@@ -363,3 +363,13 @@ def test_the_demo_shop_in_euros_stops_the_run(demo_shop, tmp_path, divided, name
             db.execute(DIVIDED[table])
     with pytest.raises(SourceError, match=rf"^{named}: \d+ of \d+ positive amounts are below"):
         extract.extract(f"sqlite:///{copy}", today)
+
+
+def test_tables_that_cannot_be_scoped_are_reported_unchecked(pg_shop):
+    """A due date PostgreSQL cannot compare with a date leaves no case filter to count by."""
+    pg_shop.view("invoices", due_date="CAST(due_date AS text)")
+    checked = report(pg_shop.url)
+    assert not checked.ok
+    unchecked = [t.table for t in checked.tables if t.rows is None and t.ok]
+    assert unchecked == [t for t in source_rules.COLUMNS if t != "invoices"]
+    assert [f.column for f in checked.stopping()] == ["due_date"]
