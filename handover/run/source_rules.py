@@ -101,7 +101,7 @@ CASE_DATES = frozenset(("order_date", "issued_at", "due_date"))
 # Amounts that look like major units. When at least MIN_POSITIVE values of a column are positive
 # and more than half of them lie below its floor (in minor units), the run stops: a shop's
 # typical invoice is not below 10.00, nor its typical payment or dunning fee below 1.00. The
-# demo shop's medians are about 60.00 (invoices), 20.00 (payments) and 5.00 (fees).
+# demo shop's medians are about 70.00 (invoices), 19.00 (partial payments) and 5.00 (fees).
 MAJOR_UNIT_FLOORS: Mapping[tuple[str, str], int] = {
     ("invoices", "amount_cents"): 1000,
     ("payments", "amount_cents"): 100,
@@ -161,6 +161,7 @@ def _where(kind: str, table: str, column: str) -> str:
 
 
 def refusal(kind: str, table: str, column: str, sql: ColumnSql) -> str:
+    """The message for a column whose declared type cannot deliver the contract's type."""
     contract_kind = KINDS[(table, column)]
     return f"{_where(kind, table, column)}: {sql.found}; {_FIX[contract_kind].format(c=column)}"
 
