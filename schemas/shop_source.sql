@@ -4,6 +4,19 @@
 -- SELECTs from them. The DDL is portable between SQLite (the embedded default) and PostgreSQL.
 -- Dates are ISO dates ('YYYY-MM-DD'); timestamps without a zone are UTC ('YYYY-MM-DD HH:MM:SS').
 -- Amounts are integers in minor units (cents) of the invoice currency.
+--
+-- What a view may deliver instead (README, "The shop side"; `handover source check` tests it,
+-- and a run checks it before it reads a row; PostgreSQL by declared type, SQLite by the values):
+--   ids          integers (and uuid) are read as text; anything else is refused.
+--   dates        a timestamptz or ISO text with an offset gives its Europe/Berlin date; a naive
+--                timestamp at midnight its date; a naive timestamp with a time of day, text on
+--                PostgreSQL, or numbers are refused.
+--   timestamps   timestamp (UTC), timestamptz or date.
+--   amounts      integer types and numeric(p, 0) only: real, double precision and numeric with
+--                decimal places are refused even when their values are whole. Amounts that look
+--                like major units (most invoices below 10.00, or most payments or fees below
+--                1.00) stop the run unless HANDOVER_CONFIRM_MINOR_UNITS=1.
+--   flags        boolean (SQLite: 0 or 1); NULL or text is refused.
 
 -- One row per customer (debtor). Personal data: only the fields an agency may need are read.
 CREATE TABLE customers (
@@ -41,8 +54,10 @@ CREATE TABLE invoices (
     order_id       TEXT NOT NULL,        -- internal order id; never leaves
     order_date     DATE NOT NULL,        -- date the contract was made (claim subject, rule 8)
     issued_at      DATE NOT NULL,        -- invoice date
-    due_date       DATE NOT NULL,        -- payment due; rules 3, 4 and 9 count from here
-    amount_cents   INTEGER NOT NULL      -- principal, in minor units
+    due_date       DATE NOT NULL,        -- payment due; rules 3, 4 and 9 count from here. In a
+                                         -- view, NULL or an unreadable date holds the case back
+                                         -- (quarantine invalid_date), never drops it
+    amount_cents   INTEGER NOT NULL      -- principal, in minor units (never euros: see above)
                    CHECK (amount_cents >= 0),
     currency       TEXT NOT NULL,        -- ISO 4217, e.g. 'EUR'
     status         TEXT NOT NULL         -- 'open', 'paid', 'cancelled' or 'written_off'

@@ -1,0 +1,272 @@
+"""The shop-side contract (`schemas/shop_source.sql`), checked before a row is read.
+
+Every table or view and every column a run reads is checked, with one grouped query per table
+over exactly the rows a run reads (on PostgreSQL the types from the catalog, on SQLite from the
+values: `source_sql`); `source_rules` says what the counts mean. Nothing is read but counts.
+The report also says how each column is read (`reads`), so extraction selects exactly what was
+checked, with the same case filter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from handover.errors import SourceError
+from handover.run import source_sql
+from handover.run.source_rules import COLUMNS, KINDS, MAJOR_UNIT_FLOORS, Finding, judge, refusal
+from handover.run.source_sql import ColumnSql
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """The outcome for one table or view: rows a run reads, findings, conversions applied."""
+
+    table: str
+    kind: str  # "table", "view" or "missing"
+    rows: int | None  # None: not counted (the table could not be queried yet)
+    findings: tuple[Finding, ...] = ()
+    conversions: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is to fix."""
+        return not self.findings
+
+
+@dataclass(frozen=True)
+class ContractReport:
+    """The checked contract: per table what to fix, and the SQL that reads each column."""
+
+    tables: tuple[TableCheck, ...]
+    reads: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every table was checked and none has anything to fix."""
+        return all(t.ok and t.rows is not None for t in self.tables)
+
+    def stopping(self) -> list[Finding]:
+        """The findings that stop a run (the others hold cases back)."""
+        return [f for t in self.tables for f in t.findings if f.stops]
+
+    def kind(self, table: str) -> str:
+        """'table' or 'view', as the shop database has it."""
+        return next((t.kind for t in self.tables if t.table == table), "table or view")
+
+    def read(self, table: str, column: str) -> str:
+        """The SQL expression that reads `column` of `table` as the contract's type."""
+        return self.reads.get((table, column), column)
+
+    def raise_if_broken(self) -> None:
+        """Raise SourceError naming the first finding that stops a run (and how many more)."""
+        stopping = self.stopping()
+        if stopping:
+            more = len(stopping) - 1
+            raise SourceError(
+                stopping[0].message
+                + (f" (and {more} more: see `handover source check`)" if more else "")
+            )
+
+
+def scopes(reads: Mapping[tuple[str, str], str]) -> dict[str, str]:
+    """Per table, the SQL condition on the rows a run reads (bind `:as_of`, a date).
+
+    The cases are the open invoices due before `as_of`, and those whose due date is NULL or
+    unreadable (the source suite holds them back); the other tables are limited to them.
+    Columns are compared as `reads` reads them (integer ids as text, dates as dates).
+    """
+
+    def expr(table: str, column: str) -> str:
+        return reads.get((table, column), column)
+
+    due = expr("invoices", "due_date")
+    cases = f"status = 'open' AND ({due} < :as_of OR {due} IS NULL)"
+    case_ids = f"SELECT {expr('invoices', 'invoice_id')} FROM invoices WHERE {cases}"
+    case_customers = f"SELECT {expr('invoices', 'customer_id')} FROM invoices WHERE {cases}"
+
+    def of_cases(table: str) -> str:
+        return f"{expr(table, 'invoice_id')} IN ({case_ids})"
+
+    def of_customers(table: str) -> str:
+        return f"{expr(table, 'customer_id')} IN ({case_customers})"
+
+    return {
+        "invoices": cases,
+        "customers": of_customers("customers"),
+        "payments": of_cases("payments"),
+        "dunning_events": of_cases("dunning_events"),
+        "disputes": of_cases("disputes"),
+        "installment_plans": of_cases("installment_plans"),
+        "customer_flags": of_customers("customer_flags"),
+        "consents": of_customers("consents"),
+        "holds": f"{of_cases('holds')} OR {of_customers('holds')}",
+    }
+
+
+def check(conn: sa.Connection, as_of: dt.date) -> ContractReport:
+    """Check every table, column and type a run on `as_of` reads; nothing is read but counts."""
+    inspector = sa.inspect(conn)
+    views = set(inspector.get_view_names())
+    present = set(inspector.get_table_names()) | views
+    declared = {
+        table: {c["name"]: c["type"] for c in inspector.get_columns(table)}
+        for table in COLUMNS
+        if table in present
+    }
+    columns = {
+        table: _describe(conn.dialect.name, table, types) for table, types in declared.items()
+    }
+    reads = {(t, c): sql.read for t, described in columns.items() for c, sql in described.items()}
+    scope = scopes(reads)
+    usable = _usable(declared, columns)
+    tables = [
+        _check_table(
+            conn,
+            table,
+            _kind(table, views),
+            declared[table],
+            columns[table],
+            scope[table] if usable(table) else None,
+            as_of,
+        )
+        if table in present
+        else _missing(table)
+        for table in COLUMNS
+    ]
+    return ContractReport(tables=tuple(tables), reads=reads)
+
+
+def _describe(
+    dialect: str, table: str, types: Mapping[str, sa.types.TypeEngine]
+) -> dict[str, ColumnSql]:
+    """How each present column of `table` that the contract types is read and probed."""
+    return {
+        column: source_sql.describe(
+            dialect,
+            column,
+            KINDS[(table, column)],
+            None if dialect == "sqlite" else types[column],
+            MAJOR_UNIT_FLOORS.get((table, column), 0),
+        )
+        for column in COLUMNS[table]
+        if (table, column) in KINDS and column in types
+    }
+
+
+def _usable(
+    declared: Mapping[str, Mapping[str, object]], columns: Mapping[str, Mapping[str, ColumnSql]]
+) -> Callable[[str], bool]:
+    """Whether the rows of a table that a run reads can be selected (the case filter's columns)."""
+
+    def readable(table: str, column: str) -> bool:
+        if column not in declared.get(table, {}):
+            return False
+        return column not in columns[table] or not columns[table][column].refused
+
+    cases = all(
+        readable("invoices", c) for c in ("status", "due_date", "invoice_id", "customer_id")
+    )
+
+    def usable(table: str) -> bool:
+        ids = [c for c in ("invoice_id", "customer_id") if c in COLUMNS[table]]
+        return cases and all(readable(table, c) for c in ids)
+
+    return usable
+
+
+def _check_table(
+    conn: sa.Connection,
+    table: str,
+    kind: str,
+    declared: Mapping[str, object],
+    columns: Mapping[str, ColumnSql],
+    where: str | None,
+    as_of: dt.date,
+) -> TableCheck:
+    findings = []
+    missing = [c for c in COLUMNS[table] if c not in declared]
+    if missing:
+        findings.append(
+            Finding(
+                table,
+                None,
+                f"{kind} '{table}' lacks column(s) "
+                f"{', '.join(missing)} required by schemas/shop_source.sql; "
+                "add them or map them in a view",
+            )
+        )
+    findings += [
+        Finding(table, c, refusal(kind, table, c, sql)) for c, sql in columns.items() if sql.refused
+    ]
+    rows, counted = None, {}
+    if where is not None:
+        rows, counted, failure = _count(conn, table, kind, columns, where, as_of)
+        findings += [failure] if failure else []
+    conversions = []
+    for column, sql in columns.items():
+        if rows is None or sql.refused:
+            continue
+        found, notes = judge(kind, table, column, sql, counted[column], rows)
+        findings += found
+        conversions += notes
+    return TableCheck(table, kind, rows, tuple(findings), tuple(conversions))
+
+
+def _kind(table: str, views: set[str]) -> str:
+    return "view" if table in views else "table"
+
+
+def _missing(table: str) -> TableCheck:
+    message = (
+        f"the shop database has no table or view '{table}'; create it or a view with that "
+        "name as described in schemas/shop_source.sql"
+    )
+    return TableCheck(table, "missing", None, (Finding(table, None, message),))
+
+
+def _count(
+    conn: sa.Connection,
+    table: str,
+    kind: str,
+    columns: Mapping[str, ColumnSql],
+    where: str,
+    as_of: dt.date,
+) -> tuple[int | None, dict[str, dict[str, int]], Finding | None]:
+    """One grouped query: the rows a run reads and, per column, the rows meeting each probe."""
+    labels = [(c, label) for c, sql in columns.items() for label in sql.probes]
+    sums = [f"SUM(CASE WHEN {columns[c].probes[label]} THEN 1 ELSE 0 END)" for c, label in labels]
+    query = sa.text(
+        f"SELECT {', '.join(['COUNT(*)', *sums])} FROM {table} WHERE {where}"
+    ).bindparams(sa.bindparam("as_of", type_=sa.Date))
+    try:
+        values = conn.execute(query, {"as_of": as_of}).one()
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        return None, {}, Finding(table, None, query_failed(kind, table, COLUMNS[table], exc))
+    counted: dict[str, dict[str, int]] = {c: {} for c in columns}
+    for (column, label), value in zip(labels, values[1:], strict=True):
+        counted[column][label] = int(value or 0)
+    return int(values[0]), counted, None
+
+
+def query_failed(kind: str, table: str, columns: tuple[str, ...], exc: sa.exc.DBAPIError) -> str:
+    """The message for a query the database refused: the table and column, never its text.
+
+    Drivers quote row values in their messages (SQLite: "Could not decode to UTF-8 column
+    'first_name' with text '…'"; PostgreSQL: 'invalid input syntax for type date: "…"').
+    """
+    text = str(exc.orig)
+    column = next((c for c in columns if f"'{c}'" in text or f'"{c}"' in text), None)
+    where = f"{kind} '{table}'" + (f", column '{column}'" if column else "")
+    if "decode" in text.lower():
+        hint = "it holds text that is not UTF-8 (a Latin-1 import?); convert it to UTF-8"
+    else:
+        hint = "check it against schemas/shop_source.sql"
+    return (
+        f"cannot read {where} of the shop database ({type(exc.orig).__name__}; the driver's "
+        f"message is withheld because it may quote row values): {hint}"
+    )

@@ -1,0 +1,173 @@
+"""`handover source check` and `handover run` on a shop whose views break the contract, run as
+the data engineer runs them: the console script, as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from handover.crypto.keys import KeyDirectory
+from handover.demo import data
+from tests.conftest import free_port, ssh_keygen
+from tests.support.paths import EXAMPLE_CONFIG, PROJECT
+from tests.support.sourceviews import SourceDb
+
+HANDOVER = str(Path(sys.executable).parent / "handover")
+TABLES = (
+    "invoices",
+    "customers",
+    "payments",
+    "dunning_events",
+    "disputes",
+    "installment_plans",
+    "customer_flags",
+    "consents",
+    "holds",
+)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    config: Path
+    shop: SourceDb
+    today: str
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, str]:
+    path = tmp_path_factory.mktemp("demo-shop") / "shop.db"
+    return path, data.generate(path, customers=1000, seed=3).today.isoformat()
+
+
+@pytest.fixture
+def workspace(tmp_path, demo) -> Workspace:
+    """The example configuration next to a copy of the demo shop (`sqlite:///shop.db`)."""
+    shutil.copyfile(demo[0], tmp_path / "shop.db")
+    config = tmp_path / "handover.toml"
+    shutil.copyfile(EXAMPLE_CONFIG, config)
+    return Workspace(config, SourceDb(f"sqlite:///{tmp_path / 'shop.db'}", "sqlite"), demo[1])
+
+
+def handover(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HANDOVER, *args], capture_output=True, text=True, timeout=600, env=env, check=False
+    )
+
+
+def test_the_demo_shop_is_ok_and_exits_0(workspace):
+    started = time.monotonic()
+    done = handover(
+        "source", "check", "--config", str(workspace.config), "--as-of", workspace.today
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for table in TABLES:
+        assert any(line.split()[:2] == [table, "OK"] for line in lines), (table, done.stdout)
+    assert lines[-1] == "All tables meet the contract (schemas/shop_source.sql)."
+    assert done.stderr == "" and elapsed < 10
+
+
+def test_a_broken_copy_names_what_to_fix_and_exits_1(workspace):
+    shop = workspace.shop
+    shop.view(
+        "invoices",
+        due_date="CASE WHEN invoice_id IN (SELECT min(invoice_id) FROM raw_invoices WHERE "
+        f"status = 'open' AND due_date < '{workspace.today}') THEN NULL ELSE due_date END",
+        issued_at="issued_at || ' 10:00:00'",
+    )
+    shop.view("payments", amount_cents="amount_cents / 100.0")
+    shop.view("consents", granted="CASE WHEN granted THEN 'yes' ELSE 'no' END")
+    done = handover(
+        "source", "check", "--config", str(workspace.config), "--as-of", workspace.today
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    invoices = _count(workspace, "invoices")
+    for expected in (
+        f"invoices           FIX ({invoices} rows)",
+        f"fix: view 'invoices', column 'issued_at': {invoices} of {invoices} values carry a time "
+        "of day without a zone, which is ambiguous; deliver the calendar date: ",
+        "fix (a run holds these cases back): view 'invoices', column 'due_date': 1 of "
+        f"{invoices} values are NULL; a run holds their cases back (invalid_date)",
+        "fix: view 'payments', column 'amount_cents': ",
+        " values are real (floating-point) numbers; amounts are integer minor units (cents)",
+        "fix: view 'consents', column 'granted': ",
+        " values are text; flags are 0 or 1",
+        "customers          OK (",
+        "3 problem(s) stop a run, 1 hold cases back: fix them in the shop database or its views",
+    ):
+        assert expected in out, (expected, out)
+    assert "10:00:00" not in out and "yes" not in out  # counts, never values
+
+
+def _count(workspace: Workspace, table: str) -> int:
+    """The rows of `table` a run on the workspace's day reads, counted independently."""
+    path = workspace.shop.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        (n,) = db.execute(
+            f"SELECT count(*) FROM raw_{table} WHERE status = 'open' AND due_date < ?",
+            (workspace.today,),
+        ).fetchone()
+    return n
+
+
+def test_neither_prefect_nor_great_expectations_is_imported(workspace):
+    probe = (
+        "import sys\n"
+        "from handover.cli.main import main\n"
+        f"code = main(['source', 'check', '--config', {str(workspace.config)!r}])\n"
+        "print(code, sorted(m for m in ('prefect', 'great_expectations') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "0 []"
+
+
+def test_an_unreachable_database_is_one_line_exit_1(workspace):
+    text = workspace.config.read_text().replace(
+        'url = "sqlite:///shop.db"',
+        f'url = "postgresql+psycopg://shop@127.0.0.1:{free_port()}/shop"',
+    )
+    workspace.config.write_text(text)
+    done = handover("source", "check", "--config", str(workspace.config))
+    assert done.returncode == 1
+    assert done.stderr.startswith("handover: error: cannot read the shop database: ")
+    assert done.stderr.count("\n") == 1
+
+
+def test_handover_run_stops_on_a_broken_view_naming_view_and_column(workspace, prefect):
+    """End to end: the run checks the contract before it reads, with the same message."""
+    from prefect.settings import PREFECT_API_URL
+
+    root = workspace.config.parent
+    KeyDirectory(root / "keys").init()
+    host_key = ssh_keygen(root / "agency_host_ed25519")
+    key_type, key_data = host_key.with_suffix(".pub").read_text().split()[:2]
+    (root / "known_hosts").write_text(f"sftp.inkasso-nord.example {key_type} {key_data}\n")
+    workspace.shop.view("invoices", due_date="due_date || 'T09:30:00'")
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "PREFECT_HOME": str(root / "prefect-home"),
+    }
+    done = handover(
+        "run", "--config", str(workspace.config), "--as-of", workspace.today, "--dry-run", env=env
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("handover: error: ")]
+    assert len(errors) == 1, done.stderr
+    assert (
+        errors[0].startswith("handover: error: view 'invoices', column 'due_date': ")
+        and "values carry a time of day without a zone" in errors[0]
+    )
+    assert "T09:30:00" not in done.stdout + done.stderr
