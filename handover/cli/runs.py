@@ -47,9 +47,9 @@ def register(commands: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from handover.compliance.policy_check import preflight
     from handover.config import load_config
     from handover.run.decide import check_as_of
+    from handover.run.preflight import preflight
 
     # Refuse a bad config, key directory or date before Prefect starts a server for a doomed run.
     config = load_config(args.config)

@@ -3,26 +3,24 @@
 `load_config` already refuses malformed settings, recipients and known_hosts lines; this goes
 further and looks at what the settings point to: pinned host keys, the key directory, routes
 that would leave cases stranded between two agencies, and retention periods that do not fit.
-`preflight` is the part a run cannot do without, checked before Prefect starts.
+The part a run cannot do without is `handover.run.preflight`, which this reuses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from itertools import combinations
-
-import paramiko
 
 from handover.config import Agency, Config
 from handover.crypto.keys import KeyDirectory
-from handover.errors import ConfigError, HandoverError, KeyFileError
+from handover.errors import HandoverError
+from handover.run.preflight import known_hosts_problems
 
 
 def check_config(config: Config) -> list[str]:
     """Problems found, each naming the file and key at fault; empty when all is well."""
     problems: list[str] = []
     for agency in config.agencies:
-        problems += _known_hosts(config, agency, lookup=True)
+        problems += known_hosts_problems(config, agency, lookup=True)
     for first, second in combinations(config.agencies, 2):
         if _routes_overlap(first, second):
             problems.append(
@@ -74,40 +72,6 @@ def policy_warnings(config: Config, recorded: dict[str, tuple[str | None, str]])
                 "two policies apart"
             )
     return warnings
-
-
-def preflight(config: Config, agencies: Sequence[Agency], *, dry_run: bool) -> None:
-    """Refuse, before any work, a run that could not succeed: a key directory others can open;
-    for a real run, an agency in scope without its known_hosts file (delivery would refuse)."""
-    try:
-        KeyDirectory(config.key_dir).check_directory()
-    except KeyFileError as exc:
-        raise KeyFileError(f"{config.path}: paths.key_dir: {exc}") from None
-    if not dry_run:
-        problems = [p for agency in agencies for p in _known_hosts(config, agency, lookup=False)]
-        if problems:
-            raise ConfigError(*problems)
-
-
-def _known_hosts(config: Config, agency: Agency, *, lookup: bool) -> list[str]:
-    """A missing known_hosts file; with `lookup`, also one that pins no key for the host."""
-    sftp = agency.sftp
-    key = f"agencies.{agency.name}.sftp.known_hosts"
-    if not sftp.known_hosts.is_file():
-        return [
-            f"{config.path}: {key}: {sftp.known_hosts} does not exist; add the agency's host key "
-            "(`handover agency add --host-key`, or `ssh-keyscan`) after confirming its "
-            "fingerprint with the agency"
-        ]
-    host = sftp.host if sftp.port == 22 else f"[{sftp.host}]:{sftp.port}"
-    # paramiko reads known_hosts as delivery will, hashed host names included; load_config
-    # already refused lines it cannot read.
-    if not lookup or paramiko.HostKeys(str(sftp.known_hosts)).lookup(host):
-        return []
-    return [
-        f"{config.path}: {key}: {sftp.known_hosts} pins no host key for {host}; delivery would "
-        "be refused. Add the agency's host key after confirming its fingerprint."
-    ]
 
 
 def _routes_overlap(a: Agency, b: Agency) -> bool:

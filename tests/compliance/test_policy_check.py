@@ -10,12 +10,12 @@ import pyrage
 import pytest
 
 from handover.cli.main import main
-from handover.compliance.policy_check import preflight
 from handover.config import load_config
 from handover.contract import REQUIRED_COLUMNS
 from handover.crypto.keys import KeyDirectory
 from handover.errors import ConfigError, KeyFileError
 from handover.ledger.store import open_store
+from handover.run.preflight import preflight
 from tests.support.paths import EXAMPLE_CONFIG
 
 EXAMPLE = EXAMPLE_CONFIG
