@@ -36,6 +36,7 @@ from handover.run import decide as rules
 from handover.run import deliver as sftp
 from handover.run import extract as source
 from handover.run import publish, seal
+from handover.run.preflight import preflight
 from handover.run.quarantine import QuarantineResult, quarantine
 from redaction.logs.log_scrubbing import scrub_logs
 from redaction.logs.safe_errors import scrubbed
@@ -150,6 +151,8 @@ def handover(
         config = load_config(config_path)
         agencies = config.in_scope(agency)
         day = rules.check_as_of(dt.date.fromisoformat(as_of) if as_of else rules.today_berlin())
+        # `handover run` checked this already; a deployment started in Prefect has not.
+        preflight(config, agencies, dry_run=dry_run)
         keys = KeyDirectory(config.key_dir)
         run = Run(
             run_id=str(flow_run.id or uuid.uuid4()),

@@ -12,7 +12,7 @@ import pytest
 
 from handover.config import load_config
 from handover.contract import COLUMNS, read_csv_rows
-from handover.errors import HostKeyMismatch
+from handover.errors import ConfigError, HostKeyMismatch
 from handover.ledger import audit
 from handover.ledger.store import StateStore
 from tests.conftest import require_tool
@@ -130,6 +130,16 @@ def test_dry_run_sends_and_seals_nothing(prefect, setup):
     with setup.store.engine.connect() as conn:
         assert [e["event"] for e in audit.entries(conn)[-2:]] == ["dry_run", "audit_checkpoint"]
     assert setup.store.handed_over() == set()
+
+
+def test_the_flow_itself_refuses_a_run_that_could_not_deliver(prefect, setup):
+    """A deployment calls the flow without `handover run`'s checks: it checks for itself."""
+    (setup.root / "known_hosts").unlink()
+    with pytest.raises(ConfigError, match=r"agencies\.test\.sftp\.known_hosts: .* does not exist"):
+        run(setup)
+    assert not (setup.root / "state.db").exists()  # refused before the run was recorded
+    assert not (setup.root / "outbox").exists()
+    assert run(setup, dry_run=True)["eligible"] == 3  # a dry run sends nothing: no host key
 
 
 def test_changed_host_key_stops_delivery_and_a_later_run_resumes_the_drop(
