@@ -29,6 +29,10 @@ def shop_verifier(key_dir: Path) -> SignatureVerifier:
     """The verifier of checkpoint signatures: the shop's public signing key, audit namespace."""
     keys = KeyDirectory(key_dir)
     try:
+        keys.check_directory()
+    except HandoverError as exc:  # a key others could have swapped proves nothing
+        raise AuditUnverifiable(f"cannot check the signed checkpoints: {exc}") from None
+    try:
         return verifier(keys.signing_public_key(), AUDIT_NAMESPACE)
     except (HandoverError, OSError) as exc:
         raise AuditUnverifiable(

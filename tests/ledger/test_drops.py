@@ -147,3 +147,10 @@ def test_an_unreadable_witness_is_unverifiable_not_tampering(tmp_path):
         witness.manifest_heads(tmp_path / "missing")
     with pytest.raises(AuditUnverifiable, match="public signing key is not usable"):
         witness.shop_verifier(tmp_path / "no-keys")
+    # A directory others may write to could hold a swapped key: say so, not "restore the key".
+    loose = tmp_path / "loose-keys"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    with pytest.raises(AuditUnverifiable, match=r"open to group or others .* `chmod 700 ") as error:
+        witness.shop_verifier(loose)
+    assert "restore" not in str(error.value)
