@@ -60,7 +60,9 @@ def _transient_only(task: Any, task_run: Any, state: Any) -> bool:
 @task(name="extract", **TASK_OPTIONS)
 @scrubbed
 def extract(config: Config, as_of: dt.date) -> dict[str, pd.DataFrame]:
-    return source.extract(config.source_url, as_of)
+    return source.extract(
+        config.source_url, as_of, minor_units_confirmed=config.confirm_minor_units
+    )
 
 
 @task(name="validate", **TASK_OPTIONS)

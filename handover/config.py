@@ -155,6 +155,8 @@ class Config:
     shop_name: str
     support_contact: str
     source_url: str
+    # Amounts that look like major units are the shop's real minor units (`[source]`).
+    confirm_minor_units: bool
     state_url: str
     key_dir: Path
     outbox: Path
@@ -262,6 +264,7 @@ def _resolve(path: Path, file: ConfigFile) -> Config:
         shop_name=file.shop.name,
         support_contact=file.shop.support_contact,
         source_url=_sqlite_relative(file.source.url, base),
+        confirm_minor_units=file.source.confirm_minor_units,
         state_url=_sqlite_relative(file.state.url, base),
         key_dir=base / file.paths.key_dir,
         outbox=base / file.paths.outbox,

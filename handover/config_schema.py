@@ -159,6 +159,9 @@ class SourceTable(Table):
     url: Text
     """SQLAlchemy URL of the shop database (tables or views as in schemas/shop_source.sql);
     `sqlite:///relative/path.db` is relative to the configuration file. Required."""
+    confirm_minor_units: bool = False
+    """A run stops where most amounts look like euros rather than cents (most invoices below
+    10.00, or most payments or fees below 1.00); true confirms they really are cents."""
 
 
 class StateTable(Table):

@@ -15,7 +15,7 @@
 --   amounts      integer types and numeric(p, 0) only: real, double precision and numeric with
 --                decimal places are refused even when their values are whole. Amounts that look
 --                like major units (most invoices below 10.00, or most payments or fees below
---                1.00) stop the run unless HANDOVER_CONFIRM_MINOR_UNITS=1.
+--                1.00) stop the run unless [source] confirm_minor_units = true.
 --   flags        boolean (SQLite: 0 or 1); NULL or text is refused.
 
 -- One row per customer (debtor). Personal data: only the fields an agency may need are read.

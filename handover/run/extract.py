@@ -27,7 +27,9 @@ _AMOUNT_COLUMNS = {c for c, kind in KINDS.items() if kind == "amount"} - _NULLAB
 _COERCED_DATES = {("invoices", c) for c in CASE_DATES}
 
 
-def extract(source_url: str, as_of: dt.date) -> dict[str, pd.DataFrame]:
+def extract(
+    source_url: str, as_of: dt.date, *, minor_units_confirmed: bool = False
+) -> dict[str, pd.DataFrame]:
     """Read the cases due before `as_of` and their facts, one DataFrame per contract table.
 
     The contract is checked first (`source_contract.check`): a view that delivers a wrong type
@@ -36,7 +38,7 @@ def extract(source_url: str, as_of: dt.date) -> dict[str, pd.DataFrame]:
     engine = create_engine(source_url)
     try:
         with engine.connect() as conn:
-            report = source_contract.check(conn, as_of)
+            report = source_contract.check(conn, as_of, minor_units_confirmed=minor_units_confirmed)
             report.raise_if_broken()
             scopes = source_contract.scopes(report.reads)
             return {
@@ -48,12 +50,14 @@ def extract(source_url: str, as_of: dt.date) -> dict[str, pd.DataFrame]:
         engine.dispose()
 
 
-def check_source(source_url: str, as_of: dt.date) -> ContractReport:
+def check_source(
+    source_url: str, as_of: dt.date, *, minor_units_confirmed: bool = False
+) -> ContractReport:
     """The contract check alone, as `handover source check` runs it: counts, no rows."""
     engine = create_engine(source_url)
     try:
         with engine.connect() as conn:
-            return source_contract.check(conn, as_of)
+            return source_contract.check(conn, as_of, minor_units_confirmed=minor_units_confirmed)
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None
     finally:

@@ -107,8 +107,13 @@ def scopes(reads: Mapping[tuple[str, str], str]) -> dict[str, str]:
     }
 
 
-def check(conn: sa.Connection, as_of: dt.date) -> ContractReport:
-    """Check every table, column and type a run on `as_of` reads; nothing is read but counts."""
+def check(
+    conn: sa.Connection, as_of: dt.date, *, minor_units_confirmed: bool = False
+) -> ContractReport:
+    """Check every table, column and type a run on `as_of` reads; nothing is read but counts.
+
+    `minor_units_confirmed` (`[source] confirm_minor_units`) accepts amounts that look like euros.
+    """
     inspector = sa.inspect(conn)
     views = set(inspector.get_view_names())
     present = set(inspector.get_table_names()) | views
@@ -132,6 +137,7 @@ def check(conn: sa.Connection, as_of: dt.date) -> ContractReport:
             columns[table],
             scope[table] if usable(table) else None,
             as_of,
+            minor_units_confirmed,
         )
         if table in present
         else _missing(table)
@@ -186,6 +192,7 @@ def _check_table(
     columns: Mapping[str, ColumnSql],
     where: str | None,
     as_of: dt.date,
+    minor_units_confirmed: bool,
 ) -> TableCheck:
     findings = []
     missing = [c for c in COLUMNS[table] if c not in declared]
@@ -210,7 +217,15 @@ def _check_table(
     for column, sql in columns.items():
         if rows is None or sql.refused:
             continue
-        found, notes = judge(kind, table, column, sql, counted[column], rows)
+        found, notes = judge(
+            kind,
+            table,
+            column,
+            sql,
+            counted[column],
+            rows,
+            minor_units_confirmed=minor_units_confirmed,
+        )
         findings += found
         conversions += notes
     return TableCheck(table, kind, rows, tuple(findings), tuple(conversions))

@@ -17,7 +17,6 @@ rules, documented in the README's shop section and in `schemas/shop_source.sql`:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -108,8 +107,8 @@ MAJOR_UNIT_FLOORS: Mapping[tuple[str, str], int] = {
     ("dunning_events", "fee_cents"): 100,
 }
 MIN_POSITIVE = 10
-# A shop whose amounts really are that small confirms it here (env), as the message says.
-CONFIRM_MINOR_UNITS = "HANDOVER_CONFIRM_MINOR_UNITS"
+# A shop whose amounts really are that small confirms it in its configuration.
+CONFIRM_MINOR_UNITS = "source.confirm_minor_units"
 
 
 @dataclass(frozen=True)
@@ -173,8 +172,13 @@ def judge(
     sql: ColumnSql,
     counts: Mapping[str, int],
     rows: int,
+    *,
+    minor_units_confirmed: bool = False,
 ) -> tuple[list[Finding], list[str]]:
-    """The findings and the conversions applied for one column, from its probes' counts."""
+    """The findings and the conversions applied for one column, from its probes' counts.
+
+    `minor_units_confirmed`: the shop confirmed that amounts that look like euros are cents.
+    """
     where, contract_kind = _where(kind, table, column), KINDS[(table, column)]
     # SQLite: values of a storage class the column must not hold.
     wrong = [
@@ -206,7 +210,7 @@ def judge(
     if contract_kind == "flag" and counts.get("bad"):
         problems.append(f"{counts['bad']} of {rows} values are neither 0 nor 1; flags are 0 or 1")
     if contract_kind == "amount":
-        problem, note = _judge_units(table, column, counts)
+        problem, note = _judge_units(table, column, counts, minor_units_confirmed)
         problems += [problem] if problem else []
         notes += [note] if note else []
     return [Finding(table, column, f"{where}: {p}") for p in problems], notes
@@ -255,18 +259,18 @@ def _judge_date(
 
 
 def _judge_units(
-    table: str, column: str, counts: Mapping[str, int]
+    table: str, column: str, counts: Mapping[str, int], confirmed: bool
 ) -> tuple[str | None, str | None]:
     """A problem when the column's amounts look like major units, or a note that it was waived."""
     floor = MAJOR_UNIT_FLOORS[(table, column)]
     positive, small = counts.get("positive", 0), counts.get("small", 0)
     if positive < MIN_POSITIVE or small * 2 <= positive:
         return None, None
-    if os.environ.get(CONFIRM_MINOR_UNITS) == "1":
-        return None, f"{column}: amounts look like major units, accepted ({CONFIRM_MINOR_UNITS}=1)"
+    if confirmed:
+        return None, f"{column}: amounts look like major units, accepted ({CONFIRM_MINOR_UNITS})"
     return (
         f"{small} of {positive} positive amounts are below {floor} ({floor / 100:.2f} in major "
         "units): they look like euros, not cents. Deliver minor units (CAST(ROUND("
         f"{column} * 100) AS INTEGER)); if they really are cents, set "
-        f"{CONFIRM_MINOR_UNITS}=1 for the run (see the README's shop section)"
+        f"{CONFIRM_MINOR_UNITS} = true in the configuration (see the README's shop section)"
     ), None

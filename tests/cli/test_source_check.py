@@ -109,6 +109,23 @@ def test_a_broken_copy_names_what_to_fix_and_exits_1(workspace):
     assert "10:00:00" not in out and "yes" not in out  # counts, never values
 
 
+def test_amounts_in_euros_are_refused_until_the_configuration_confirms_cents(workspace):
+    workspace.shop.view("invoices", amount_cents="amount_cents / 100")
+    check = ("source", "check", "--config", str(workspace.config), "--as-of", workspace.today)
+    done = handover(*check)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "they look like euros, not cents" in done.stdout
+    assert "set source.confirm_minor_units = true in the configuration" in done.stdout
+    text = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(
+        text.replace("confirm_minor_units = false", "confirm_minor_units = true", 1),
+        encoding="utf-8",
+    )
+    done = handover(*check)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "amounts look like major units, accepted (source.confirm_minor_units)" in done.stdout
+
+
 def _count(workspace: Workspace, table: str) -> int:
     """The rows of `table` a run on the workspace's day reads, counted independently."""
     path = workspace.shop.url.removeprefix("sqlite:///")

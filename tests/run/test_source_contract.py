@@ -268,7 +268,7 @@ def test_numeric_amounts_with_decimal_places_are_refused_even_when_whole(pg_shop
     ("table", "column", "floor"),
     [("invoices", "amount_cents", 1000), ("dunning_events", "fee_cents", 100)],
 )
-def test_amounts_in_euros_stop_the_run(shop, table, column, floor, monkeypatch):
+def test_amounts_in_euros_stop_the_run(shop, table, column, floor):
     """Whole euros in an integer column would pass as cents, 100 times too small."""
     shop.view(table, **{column: f"{column} / 100"})
     positive = {"invoices": CASES, "dunning_events": 2 * CASES}[table]
@@ -276,9 +276,9 @@ def test_amounts_in_euros_stop_the_run(shop, table, column, floor, monkeypatch):
         f"view '{table}', column '{column}': {positive} of {positive} positive amounts are "
         f"below {floor} ({floor / 100:.2f} in major units): they look like euros, not cents. "
     )
-    # A shop whose amounts really are that small says so for the run.
-    monkeypatch.setenv(source_rules.CONFIRM_MINOR_UNITS, "1")
-    assert len(extract.extract(shop.url, AS_OF)["invoices"]) == CASES
+    # A shop whose amounts really are that small says so in its configuration.
+    confirmed = extract.extract(shop.url, AS_OF, minor_units_confirmed=True)
+    assert len(confirmed["invoices"]) == CASES
 
 
 # --------------------------------------------------------------------------- flags, errors
