@@ -100,19 +100,34 @@ def current_consents(source_url: str, customer_ids: list[str]) -> pd.DataFrame:
             for start in range(0, len(customer_ids), 500):
                 chunk = customer_ids[start : start + 500]
                 frames.append(pd.read_sql(query, conn, params={"ids": chunk}))
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+    except (sa.exc.DBAPIError, pd.errors.DatabaseError) as exc:
+        # pandas wraps the driver's error in its own; neither message is shown (may quote rows).
+        cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc.__cause__
         raise SourceError(
-            f"cannot read table 'consents' of the shop database ({type(exc.orig).__name__}); "
-            "check source.url and schemas/shop_source.sql"
+            f"cannot read table 'consents' of the shop database ({type(cause).__name__}); "
+            "check source.url, and the table with `handover source check`"
         ) from None
     finally:
         engine.dispose()
     frame = pd.concat(frames, ignore_index=True)
     frame["customer_id"] = frame["customer_id"].astype(str)
-    frame["granted"] = frame["granted"].astype(bool)
+    frame["granted"] = _flags(frame["granted"])
     recorded = pd.to_datetime(frame["recorded_at"], format="ISO8601")
     if isinstance(recorded.dtype, pd.DatetimeTZDtype):
         recorded = recorded.dt.tz_convert("UTC").dt.tz_localize(None)
     frame["recorded_at"] = recorded
     frame = frame.sort_values("recorded_at", kind="stable")
     return frame.drop_duplicates(["customer_id", "purpose"], keep="last")
+
+
+def _flags(values: pd.Series) -> pd.Series:
+    """`consents.granted` as booleans; text such as 'false' would read as granted: refused."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values
+    numbers = pd.to_numeric(values, errors="coerce")
+    if not numbers.isin([0, 1]).all():
+        raise SourceError(
+            f"consents.granted holds {int((~numbers.isin([0, 1])).sum())} value(s) that are not "
+            "true/false (or 0/1); fix the view (`handover source check` names what to deliver)"
+        )
+    return numbers.astype(bool)

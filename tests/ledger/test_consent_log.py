@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from handover.cli.main import main
 from handover.compliance.consent_changes import changes
 from handover.contract import COLUMNS
-from handover.errors import AuditIntegrityError
+from handover.errors import AuditIntegrityError, SourceError
 from handover.ledger import consent_log
 from handover.run import decide
 from redaction.rows.policy import minimise
@@ -133,3 +133,16 @@ def test_withdrawals_after_the_handover_are_listed(ws, capsys):
     out = capsys.readouterr().out
     assert f"C1  contact_email  {after}  letter  {drop_id}  nord" in out
     assert "1 withdrawal(s) after handover" in out and "C3" not in out
+
+
+def test_withdrawals_are_not_missed_behind_a_view_of_text_flags(ws):
+    """'false' as text would read as granted, hiding the withdrawal: refused, naming the column."""
+    drop_id = ws.run(AS_OF)
+    assert drop_id
+    ws.shop.db.executescript(
+        "ALTER TABLE consents RENAME TO raw_consents; CREATE VIEW consents AS SELECT "
+        "customer_id, purpose, CASE WHEN granted THEN 'true' ELSE 'false' END AS granted, "
+        "recorded_at, source FROM raw_consents;"
+    )
+    with pytest.raises(SourceError, match=r"^consents\.granted holds \d+ value\(s\) that are not"):
+        changes(ws.store.engine, ws.config.source_url)
