@@ -351,3 +351,16 @@ def proxied_sftp_target(sshd: Sshd, tmp_path: Path):
             known_hosts=known_hosts,
         )
         yield endpoint, inbox, proxy
+
+
+# --------------------------------------------------------------------------- Prefect server
+# A real `prefect server start` (deployments, workers, automations), one per test session and
+# pytest worker; tests/support/prefect_server.py starts it. Flow tests use `prefect` above.
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    from tests.support.prefect_server import prefect_server as start
+
+    with start(tmp_path_factory.mktemp("prefect-server")) as server:
+        yield server
