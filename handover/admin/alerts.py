@@ -39,15 +39,15 @@ DESCRIPTION = (
 
 SUBJECT = "handover alert: {{ flow.name }} run {{ flow_run.state.name }} (run {{ flow_run.id }})"
 
-# Jinja, rendered by the Prefect server (sandboxed). `failure` is the exception part of the
-# state message ("Flow run encountered an exception: Type: message"), cut before the
-# quarantine's invoice list; `error` its type. Whitespace control keeps the lines tidy.
+# Jinja, rendered by the Prefect server (sandboxed). A failed run's state message reads "Flow
+# run encountered an exception: Type: message": `error` is the type, `failure` the message cut
+# before the quarantine's invoice list. Whitespace control keeps the lines tidy.
 BODY = """\
 {%- set message = flow_run.state.message or "" -%}
 {%- set prefix = "Flow run encountered an exception: " -%}
-{%- if message.startswith(prefix) -%}
-  {%- set failure = message.split(prefix, 1)[1].split(" Invoices: ", 1)[0] -%}
-  {%- set error = failure.split(":", 1)[0] -%}
+{%- if message.startswith(prefix) and ": " in message.split(prefix, 1)[1] -%}
+  {%- set error, failure = message.split(prefix, 1)[1].split(": ", 1) -%}
+  {%- set failure = failure.split(" Invoices: ", 1)[0] -%}
 {%- else -%}
   {%- set failure = message.split(" Invoices: ", 1)[0] -%}
   {%- set error = "" -%}
