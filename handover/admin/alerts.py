@@ -29,8 +29,6 @@ AUTOMATION = "handover: failed runs"
 # The flows of flows/: the nightly handover and the two retention flows.
 FLOWS = ("handover", "archive-retention", "identifier-retention")
 STATE_TYPES = ("FAILED", "CRASHED")
-# Errors whose run leaves the agency's cases (and usually a sealed drop) for the next run.
-DELIVERY_ERRORS = ("DeliveryError", "HostKeyMismatch", "TransientDeliveryError")
 
 DESCRIPTION = (
     "Made by `handover alerts setup`: a run of a handover flow ended Failed or Crashed. "

@@ -6,7 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from handover.cli.common import quiet_analytics
+from handover.cli.common import quiet_analytics, with_config
+
+# An agency no configuration may name: the test run fails on it before it reads anything.
+TEST_AGENCY = "alerts-test"
 
 
 def register(commands: Any) -> None:
@@ -37,6 +40,14 @@ def register(commands: Any) -> None:
     alerts.add_parser("show", help="the alert automation on the Prefect server").set_defaults(
         func=cmd_show
     )
+    trial = with_config(
+        alerts.add_parser(
+            "test",
+            help=f"start a real handover run that fails at once (agency '{TEST_AGENCY}', dry "
+            "run; the shop is not read, nothing is recorded), to see its alert reach the team",
+        )
+    )
+    trial.set_defaults(func=cmd_test)
     alerts.add_parser("remove", help="delete the alert automation").set_defaults(func=cmd_remove)
 
 
@@ -46,7 +57,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
     outcome = alerts.setup(args.block, dry_run=args.dry_run)
     if args.dry_run:
-        print(json.dumps(outcome.definition, indent=2))
+        # The templates as they read, not as JSON-escaped one-liners.
+        (action,) = outcome.definition["actions"]
+        shown = {**action, "subject": "<subject below>", "body": "<body below>"}
+        print(json.dumps({**outcome.definition, "actions": [shown]}, indent=2))
+        print(f"subject:\n{action['subject']}\nbody:\n{action['body']}")
     subject = f"automation '{alerts.AUTOMATION}'"
     print(f"{outcome.verb} {subject} on {outcome.api_url}")
     if outcome.alert:
@@ -77,4 +92,47 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
     url, deleted = alerts.remove()
     print(f"deleted {deleted} automation(s) '{alerts.AUTOMATION}' on {url}")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from handover.config import load_config
+    from handover.errors import ConfigError, HandoverError, PrefectApiError
+
+    config = load_config(args.config)
+    if TEST_AGENCY in {agency.name for agency in config.agencies}:
+        raise ConfigError(
+            f"{config.path}: an agency is named '{TEST_AGENCY}', the name `alerts test` "
+            "relies on no agency having; rename it"
+        )
+    quiet_analytics()
+    from handover.admin import alerts
+
+    url, found = alerts.show()
+    if not found:
+        raise PrefectApiError(
+            f"no automation '{alerts.AUTOMATION}' on {url} to test; create it with "
+            "`handover alerts setup --block NAME`"
+        )
+    from flows.nightly import handover
+    from handover.cli.terminal import one_line_errors
+
+    with one_line_errors():
+        state = handover.with_options(flow_run_name="alerts-test")(
+            config_path=str(Path(args.config).resolve()),
+            agency=TEST_AGENCY,
+            dry_run=True,
+            return_state=True,
+        )
+    run_id = state.state_details.flow_run_id
+    if not state.is_failed():
+        raise HandoverError(f"the test run {run_id} ended {state.name}, not Failed; no alert")
+    blocks = ", ".join(str(a.block or a.block_id) for a in found)
+    print(
+        f"test run {run_id} failed on purpose (agency '{TEST_AGENCY}', dry run; the shop was "
+        "not read, nothing was recorded)"
+    )
+    print(f"its alert goes to {blocks} within seconds")
     return 0

@@ -266,3 +266,20 @@ def test_a_threshold_stop_alerts_with_counts_and_a_success_sends_nothing(
     time.sleep(3)
     assert [a for a in alerting.alerts() if good_run in a["body"]] == [], server_log(prefect_server)
     assert len(alerting.bodies) == 1, alerting.alerts()
+
+
+def test_alerts_test_fails_a_real_run_on_purpose_and_its_alert_arrives(
+    prefect_server, alerting, sshd, tmp_path
+):
+    ws = workspace(tmp_path / "shop", sshd)
+    done = handover(prefect_server, "alerts", "test", "--config", ws.config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_id = done.stdout.split()[2]
+    assert done.stdout.startswith(f"test run {run_id} failed on purpose")
+
+    alert = alerting.wait_for(run_id)
+    body = alert["body"]
+    assert body.startswith("The run failed.")
+    assert "error:    ConfigError" in body and "no agency 'alerts-test'" in body
+    assert "agency:   alerts-test" in body and "dry run:  yes" in body
+    assert not (ws.root / "state.db").exists()  # nothing was recorded
