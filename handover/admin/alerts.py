@@ -197,7 +197,7 @@ def setup(block_ref: str, *, dry_run: bool = False) -> Outcome:
                 client.update_automation(automation_id, wanted)
         for duplicate in extra:  # a setup interrupted, or run twice at once
             client.delete_automation(duplicate.id)
-        (current,) = [a for a in client.read_automations_by_name(AUTOMATION)]
+        current = client.read_automations_by_name(AUTOMATION)[0]
         verb = {"create": "created", "update": "updated"}.get(verb, verb)
         return Outcome(verb, url, definition(block), _alert(client, current))
 
