@@ -21,6 +21,8 @@ HandoverError
 │                            never reported as tampering
 ├── UnknownId                terminal: an id or invoice number that neither the shop database
 │                            nor the state store knows, or that names several invoices
+├── PrefectApiError          terminal: no Prefect API to talk to, or it lacks what a command
+│                            needs (a notification block); names the URL and what to create
 └── UnexpectedError          terminal: any other exception in a task, re-raised by
                              `redaction.logs.safe_errors` with its type and place, not its message
 ```
@@ -127,6 +129,10 @@ class UnknownId(HandoverError):
 
     Ids are matched exactly; the message names where it looked and may suggest a look-alike id.
     """
+
+
+class PrefectApiError(HandoverError):
+    """The Prefect API is not configured or not reachable, or lacks a block a command needs."""
 
 
 class UnexpectedError(HandoverError):

@@ -47,9 +47,21 @@ def test_nothing_imports_the_cli_or_the_demo():
 
 
 # Besides the flows: the pseudonym key may come from a Secret block, and a run's counts become
-# an artifact. Both import Prefect only inside the function that needs it.
+# an artifact; alerts are a Prefect automation. Each imports Prefect only inside the function
+# that needs it.
 PREFECT_ALLOWED = {
     "handover.crypto.keys": {"prefect.blocks.system", "prefect.blocks.system.Secret"},
+    # `handover alerts` keeps an automation on the Prefect server: its client, settings, models.
+    "handover.admin.alerts": {
+        "prefect.automations",
+        "prefect.automations.AutomationCore",
+        "prefect.client.orchestration",
+        "prefect.client.orchestration.get_client",
+        "prefect.exceptions",
+        "prefect.exceptions.ObjectNotFound",
+        "prefect.settings",
+        "prefect.settings.get_current_settings",
+    },
     "handover.run.publish": {
         "prefect.artifacts",
         "prefect.artifacts.create_markdown_artifact",

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+import handover.cli.alerts as alerts
 from handover.cli import agency, audit, compliance, demo, keys, policy, retention, runs, source
 from handover.cli.common import quiet_analytics
 from handover.errors import AuditUnverifiable, HandoverError
@@ -28,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
         "provably. Every command takes --config (default $HANDOVER_CONFIG or ./handover.toml).",
     )
     commands = top.add_subparsers(dest="command", required=True)
-    for group in (runs, source, demo, compliance, policy, audit, keys, agency, retention):
+    for group in (runs, source, demo, compliance, policy, audit, keys, agency, retention, alerts):
         group.register(commands)
     return top
 
