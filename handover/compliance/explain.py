@@ -15,7 +15,7 @@ from handover.config import Config
 from handover.errors import UnknownId
 from handover.ledger.store import StateStore
 from handover.run import lookup
-from handover.run.decide import RULES
+from handover.run.rules import RULES
 
 _LISTED = 10  # ids named in a message at most
 

@@ -28,9 +28,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from handover.config import Config
@@ -39,6 +38,9 @@ from handover.crypto.sshsig import AUDIT_NAMESPACE, Signer
 from handover.errors import ConfigError, LedgerConflict, RunLocked
 from handover.ledger import audit, consent_log, guards, lease
 from handover.ledger.database import create_engine, lock_schema, write_transaction
+
+if TYPE_CHECKING:  # only a run passes DataFrames: reading the store needs no pandas
+    import pandas as pd
 
 metadata = audit.metadata
 runs = sa.Table(
@@ -356,6 +358,8 @@ class StateStore:
         self, run_id: str, reasons: pd.Series, agency: pd.Series, counts: Mapping[str, int]
     ) -> None:
         """Keep every case's reason codes and routed agency; audit the counts per reason."""
+        import pandas as pd
+
         rows = (
             pd.DataFrame({"reasons": reasons, "agency": agency.astype(object)})
             .rename_axis("invoice_id")
