@@ -61,7 +61,8 @@ def as_dict(status: Status) -> dict[str, Any]:
     waiting = [_drop(status, d) for d in status.waiting]
     by_agency = {name: [d for d in waiting if d["agency"] == name] for name in status.agencies}
     for drop in waiting:  # a drop of an agency since removed from the config still waits
-        by_agency.setdefault(drop["agency"], []).append(drop)
+        if drop["agency"] not in status.agencies:
+            by_agency.setdefault(drop["agency"], []).append(drop)
     return {
         "now": _iso(status.now),
         "runs": [_run(r) for r in snap.runs] if snap else [],
@@ -181,6 +182,8 @@ def _runs_text(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def _counts_summary(counts: dict[str, Any]) -> str:
+    if "error" in counts:  # a failed run records its error's type only
+        return f"failed with {counts['error']} (`handover run` printed it; Prefect's log has it)"
     handed = {k.split(".", 1)[1]: v for k, v in counts.items() if k.startswith("handed_over.")}
     held = sum(v for k, v in counts.items() if k.startswith("quarantined."))
     parts = [f"eligible {counts.get('eligible', 0)}"]
