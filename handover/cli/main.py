@@ -78,7 +78,8 @@ class _Version(argparse.Action):
             found = version("handover")
         except PackageNotFoundError:  # run from a source tree that was never installed
             found = "unknown (not installed; pip install -e .)"
-        parser.exit(OK, f"handover {found}\n")
+        print(f"handover {found}")  # on stdout, as argparse's own version action does
+        parser.exit(OK)
 
 
 if __name__ == "__main__":
