@@ -12,9 +12,10 @@ import io
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where rows are written: `handover --help` needs none
+    import pandas as pd
 
 SCHEMA_VERSION = "agency_case_v1"
 
@@ -146,6 +147,8 @@ def read_csv_rows(data: bytes) -> list[dict[str, str]]:
 
 def columns_sent(rows: pd.DataFrame) -> pd.Series:
     """Per row, the comma-separated names of the columns that carry a value (for the audit)."""
+    import pandas as pd
+
     present = rows[list(COLUMNS)].notna() & (rows[list(COLUMNS)] != "")
     return present.dot(pd.Index(COLUMNS) + ",").str.rstrip(",")
 

@@ -46,9 +46,9 @@ def test_nothing_imports_the_cli_or_the_demo():
                 )
 
 
-# Besides the flows: the pseudonym key may come from a Secret block, and a run's counts become
-# an artifact; alerts are a Prefect automation. Each imports Prefect only inside the function
-# that needs it.
+# Besides the flows: the pseudonym key may come from a Secret block, a run's counts become an
+# artifact, alerts are a Prefect automation, and `status` asks the API for the next runs. Each
+# imports Prefect only inside the function that needs it.
 PREFECT_ALLOWED = {
     "handover.crypto.keys": {"prefect.blocks.system", "prefect.blocks.system.Secret"},
     # `handover alerts` keeps an automation on the Prefect server: its client, settings, models.
@@ -66,6 +66,15 @@ PREFECT_ALLOWED = {
         "prefect.artifacts",
         "prefect.artifacts.create_markdown_artifact",
         "prefect.artifacts.create_table_artifact",
+    },
+    # `handover status` reads the deployments' next runs when a Prefect API answers.
+    "handover.run.schedule": {
+        "prefect.client.orchestration",
+        "prefect.client.orchestration.get_client",
+        "prefect.client.schemas",
+        "prefect.client.schemas.filters",
+        "prefect.client.schemas.objects",
+        "prefect.client.schemas.sorting",
     },
 }
 

@@ -27,6 +27,13 @@ def register(commands: Any) -> None:
     show.add_argument("--agency", help="only this agency")
     show.add_argument("--event", help="only this event type, e.g. case_handed_over")
     show.add_argument("--format", choices=("table", "json"), default="table")
+    show.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="the same as --format json: one JSON document (see README)",
+    )
     show.set_defaults(func=cmd_audit_show)
 
 

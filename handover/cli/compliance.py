@@ -16,6 +16,7 @@ def register(commands: Any) -> None:
     explain.add_argument(
         "invoice", help="the invoice id, or the invoice number printed on the invoice (exact)"
     )
+    explain.add_argument("--json", action="store_true", help="one JSON document (see README)")
     explain.set_defaults(func=cmd_explain)
 
     subject = with_config(commands.add_parser("subject", help="answer an access request"))
@@ -47,10 +48,17 @@ def register(commands: Any) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from handover.compliance.explain import explain
+    import json
+
+    from handover.compliance import explain
     from handover.config import load_config
 
-    print(explain(load_config(args.config), args.invoice))
+    config = load_config(args.config)
+    if args.json:
+        found = explain.as_dict(explain.explanation(config, args.invoice))
+        print(json.dumps(found, indent=2))
+    else:
+        print(explain.explain(config, args.invoice))
     return 0
 
 

@@ -1,12 +1,14 @@
-"""`handover policy show` and `policy check`."""
+"""`handover policy show` and `policy check [--connect] [--json]`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
 from handover.cli.common import with_config
+from handover.cli.exits import ERROR, OK
 
 
 def register(commands: Any) -> None:
@@ -17,9 +19,16 @@ def register(commands: Any) -> None:
     show = with_config(policy.add_parser("show", help="an agency's policy in plain words"))
     show.add_argument("agency", nargs="*", help="agency name(s) (default: all)")
     show.set_defaults(func=cmd_policy_show)
-    with_config(policy.add_parser("check", help="validate the whole config")).set_defaults(
-        func=cmd_policy_check
+    check = with_config(policy.add_parser("check", help="validate the whole config"))
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also log in to each agency's SFTP server (pinned host key, the shop's key) and "
+        "check its inbox takes a file: a hidden check file is written and removed, nothing "
+        "else is sent",
     )
+    check.add_argument("--json", action="store_true", help="one JSON document (see README)")
+    check.set_defaults(func=cmd_policy_check)
 
 
 def cmd_policy_show(args: argparse.Namespace) -> int:
@@ -33,19 +42,67 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
-    from handover.compliance.policy_check import check_config, policy_warnings
+    from handover.compliance.policy_check import check_config, check_connections, policy_warnings
     from handover.config import load_config
     from handover.ledger.store import recorded_policies
 
     config = load_config(args.config)  # every error of the file at once, one line each
     problems = check_config(config)
-    for warning in policy_warnings(config, recorded_policies(config.state_url)):
+    warnings = policy_warnings(config, recorded_policies(config.state_url))
+    connections = {c.agency: c for c in check_connections(config)} if args.connect else {}
+    problems += [c.problem for c in connections.values() if c.problem]
+    if args.json:
+        print(json.dumps(_as_json(config, problems, warnings, connections), indent=2))
+        return ERROR if problems else OK
+    for warning in warnings:
         print(f"handover: warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"handover: error: {problem}", file=sys.stderr)
     if problems:
-        return 1
+        return ERROR
     print(f"{config.path}: policy version {config.policy_version} is consistent")
     for agency in config.agencies:
         print(f"  {agency.name}: sha256 {config.policy_hash(agency)}")
-    return 0
+    if connections:
+        print("Connected to every agency (nothing sent but a hidden check file, removed again):")
+    for c in connections.values():
+        print(
+            f"  {c.agency}: logged in to {c.user}@{c.host}:{c.port}, host key "
+            f"{c.host_key_fingerprint} as pinned; inbox '{c.inbox}' takes a file"
+        )
+    return OK
+
+
+def _as_json(
+    config: Any, problems: list[str], warnings: list[str], connections: dict[str, Any]
+) -> dict[str, Any]:
+    """The check as one JSON document: the same content as the text, keys fixed."""
+    agencies = []
+    for agency in config.agencies:
+        c = connections.get(agency.name)
+        connection = None
+        if c is not None:
+            connection = {
+                "ok": c.ok,
+                "host": c.host,
+                "port": c.port,
+                "user": c.user,
+                "inbox": c.inbox,
+                "host_key_fingerprint": c.host_key_fingerprint,
+                "problem": c.problem,
+            }
+        agencies.append(
+            {
+                "name": agency.name,
+                "policy_sha256": config.policy_hash(agency),
+                "connection": connection,
+            }
+        )
+    return {
+        "config": str(config.path),
+        "policy_version": config.policy_version,
+        "ok": not problems,
+        "problems": problems,
+        "warnings": warnings,
+        "agencies": agencies,
+    }

@@ -1,4 +1,4 @@
-"""`handover run`, and the drops and quarantine it leaves."""
+"""`handover run`, the drops and quarantine it leaves, and `handover status` over them all."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from handover.cli.common import as_of, quiet_analytics, with_config
+from handover.cli.exits import OK, WAITING
 
 
 def register(commands: Any) -> None:
@@ -36,6 +37,24 @@ def register(commands: Any) -> None:
     abandon.add_argument("drop_id")
     abandon.set_defaults(func=cmd_drops_abandon)
 
+    status = with_config(
+        commands.add_parser(
+            "status",
+            help="latest runs and the lease, drops waiting per agency, next scheduled runs",
+            description="The latest runs (as_of, status, counts, host and pid of the run that "
+            "held the lease), the drops waiting for delivery per agency with their age, and the "
+            "next scheduled runs when a Prefect API is configured (PREFECT_API_URL) and answers.",
+        )
+    )
+    status.add_argument("--runs", type=_positive, default=5, help="how many runs (default 5)")
+    status.add_argument("--json", action="store_true", help="one JSON document (see README)")
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit {WAITING} when a drop is waiting for delivery (for monitoring scripts)",
+    )
+    status.set_defaults(func=cmd_status)
+
     quarantine = commands.add_parser("quarantine", help="cases held back by validation")
     held = with_config(
         quarantine.add_subparsers(dest="quarantine_command", required=True).add_parser(
@@ -43,6 +62,7 @@ def register(commands: Any) -> None:
         )
     )
     held.add_argument("--run", help="only this run id (default: every run)")
+    held.add_argument("--json", action="store_true", help="one JSON document (see README)")
     held.set_defaults(func=cmd_quarantine_list)
 
 
@@ -71,6 +91,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("Dry run: counts per reason code" if args.dry_run else "Counts per reason code")
     print(counts_text(counts), end="")
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.run import status
+
+    config = load_config(args.config)
+    quiet_analytics()  # Prefect is imported only if its API answers; then quietly
+    found = status.collect(config, runs=args.runs, now=dt.datetime.now(dt.UTC))
+    print(status.to_json(found) if args.json else status.to_text(found), end="")
+    return WAITING if args.check and found.waiting else OK
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def cmd_drops_list(args: argparse.Namespace) -> int:
@@ -104,6 +141,12 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from handover.ledger.store import StateStore
 
     held = StateStore(load_config(args.config).state_url).quarantined(args.run)
+    if args.json:
+        import json
+
+        rows = [{**row, "reasons": [c for c in row["reasons"].split(",") if c]} for row in held]
+        print(json.dumps({"run_id": args.run, "quarantined": rows}, indent=2))
+        return OK
     if not held:
         print("no quarantined cases" + (f" in run {args.run}" if args.run else ""))
         return 0

@@ -10,12 +10,13 @@ still explained from what the state store recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from handover.config import Config
 from handover.errors import UnknownId
 from handover.ledger.store import StateStore
 from handover.run import lookup
-from handover.run.decide import RULES
+from handover.run.rules import RULES
 
 _LISTED = 10  # ids named in a message at most
 
@@ -60,27 +61,104 @@ def _listed(ids: tuple[str, ...]) -> str:
     return ", ".join(ids[:_LISTED]) + more
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """What the state store recorded about one invoice: decisions, hold-backs, drops."""
+
+    query: str  # the id or invoice number asked for
+    resolved: Resolved
+    history: tuple[dict[str, Any], ...]  # every run's decision, newest first
+    quarantined: tuple[dict[str, Any], ...]
+    drops: tuple[dict[str, Any], ...]
+
+
+def explanation(config: Config, invoice: str) -> Explanation:
+    """The record of an invoice (by id or number). Raises `UnknownId` for an invoice nobody
+    knows or a number several invoices carry."""
+    store = StateStore(config.state_url)
+    resolved = resolve_invoice(config, store, invoice)
+    invoice_id = resolved.invoice_id
+    return Explanation(
+        invoice,
+        resolved,
+        tuple(store.decision_history(invoice_id)),
+        tuple(store.quarantined(invoice_id=invoice_id)),
+        tuple(store.drops_of(invoice_id)),
+    )
+
+
 def explain(config: Config, invoice: str) -> str:
     """A plain-text account of the latest decision on an invoice (by id or number), and where
     it went. Raises `UnknownId` for an invoice nobody knows or a number several invoices carry.
     """
-    store = StateStore(config.state_url)
-    resolved = resolve_invoice(config, store, invoice)
-    invoice_id = resolved.invoice_id
-    intro = [f"Invoice number {invoice} is invoice {invoice_id}."] if resolved.by_number else []
-    if not resolved.in_shop:
+    found = explanation(config, invoice)
+    invoice_id = found.resolved.invoice_id
+    intro = []
+    if found.resolved.by_number:
+        intro.append(f"Invoice number {invoice} is invoice {invoice_id}.")
+    if not found.resolved.in_shop:
         intro.append(
             f"Invoice {invoice_id} is no longer in the shop database; "
             "this is what the state store recorded."
         )
-    return "\n".join(intro + _account(store, invoice_id))
+    return "\n".join(intro + _account(found))
 
 
-def _account(store: StateStore, invoice_id: str) -> list[str]:
-    history = store.decision_history(invoice_id)
+def as_dict(found: Explanation) -> dict[str, Any]:
+    """The same account as one JSON-ready document (ids, codes, dates; no personal data)."""
+
+    def decision(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "run_id": row["run_id"],
+            "as_of": row["as_of"],
+            "dry_run": bool(row["dry_run"]),
+            "routed_to": row["routed_to"],
+            "eligible": not _codes(row["reasons"]),
+            "reasons": _codes(row["reasons"]),
+        }
+
+    latest = None
+    if found.history:
+        failed = set(_codes(found.history[0]["reasons"]))
+        latest = {
+            **decision(found.history[0]),
+            "rules": [
+                {"number": r.number, "code": r.code, "demand": r.demand, "ok": r.code not in failed}
+                for r in RULES
+            ],
+        }
+    return {
+        "query": found.query,
+        "invoice_id": found.resolved.invoice_id,
+        "found_by": "invoice_number" if found.resolved.by_number else "invoice_id",
+        "in_shop": found.resolved.in_shop,
+        "latest": latest,
+        "history": [decision(row) for row in found.history],
+        "drops": [
+            {
+                "drop_id": d["drop_id"],
+                "agency": d["agency"],
+                "status": d["status"],
+                "delivered_at": d["delivered_at"],
+            }
+            for d in found.drops
+        ],
+        "quarantined": [
+            {"run_id": q["run_id"], "suite": q["suite"], "reasons": _codes(q["reasons"])}
+            for q in found.quarantined
+        ],
+    }
+
+
+def _codes(reasons: str) -> list[str]:
+    return [code for code in reasons.split(",") if code]
+
+
+def _account(found: Explanation) -> list[str]:
+    invoice_id, history = found.resolved.invoice_id, found.history
     held = [
         f"Held back by validation in run {q['run_id']} ({q['suite']} data): {q['reasons']}"
-        for q in store.quarantined(invoice_id=invoice_id)
+        for q in found.quarantined
     ]
     if not history:
         return held or [
@@ -88,7 +166,7 @@ def _account(store: StateStore, invoice_id: str) -> list[str]:
             "overdue on a run's as_of date, or no run has happened since."
         ]
     latest = history[0]
-    failed = set(filter(None, latest["reasons"].split(",")))
+    failed = set(_codes(latest["reasons"]))
     kind = "dry run" if latest["dry_run"] else "run"
     verdict = "NOT eligible" if failed else "eligible"
     lines = [
@@ -100,10 +178,9 @@ def _account(store: StateStore, invoice_id: str) -> list[str]:
     for rule in RULES:
         mark = "FAIL" if rule.code in failed else "ok  "
         lines.append(f"  {mark} {rule.number:>2}. {rule.demand} [{rule.code}]")
-    drops = store.drops_of(invoice_id)
     lines.append("")
-    if drops:
-        for drop in drops:
+    if found.drops:
+        for drop in found.drops:
             lines.append(
                 f"Handed over in drop {drop['drop_id']} to {drop['agency']}: {drop['status']}"
                 + (f" at {drop['delivered_at']}" if drop["delivered_at"] else "")

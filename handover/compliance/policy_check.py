@@ -4,16 +4,40 @@
 further and looks at what the settings point to: pinned host keys, the key directory, routes
 that would leave cases stranded between two agencies, and retention periods that do not fit.
 The part a run cannot do without is `handover.run.preflight`, which this reuses.
+
+`check_connections` (`policy check --connect`) goes one step further and logs in to each
+agency's SFTP server as delivery would (`handover.run.deliver.probe_inbox`): pinned host key,
+the shop's client key, and an inbox that takes a file. It sends nothing but a hidden check
+file, removed again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import combinations
 
 from handover.config import Agency, Config
 from handover.crypto.keys import KeyDirectory
 from handover.errors import HandoverError
 from handover.run.preflight import known_hosts_problems
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One agency's SFTP server as `policy check --connect` found it."""
+
+    agency: str
+    host: str
+    port: int
+    user: str
+    inbox: str
+    host_key_fingerprint: str | None  # None: no login
+    problem: str | None  # None: logged in, and the inbox took the check file
+
+    @property
+    def ok(self) -> bool:
+        """True when delivery to this agency would get through."""
+        return self.problem is None
 
 
 def check_config(config: Config) -> list[str]:
@@ -52,6 +76,35 @@ def check_config(config: Config) -> list[str]:
         except HandoverError as exc:
             problems.append(f"{config.path}: paths.key_dir: {exc}")
     return problems
+
+
+def check_connections(config: Config) -> list[Connection]:
+    """Log in to every agency's SFTP server and check its inbox takes a file, one by one.
+
+    A problem names the agency, its server and inbox, and what to do (the messages of
+    delivery: a changed host key, a refused login, a missing or read-only inbox).
+    """
+    from handover.run.deliver import probe_inbox  # paramiko's SFTP side only when connecting
+
+    found = []
+    for agency in config.agencies:
+        sftp = agency.sftp
+        fingerprint, problem = None, None
+        try:
+            client_key = KeyDirectory(config.key_dir).sftp_client_key()
+            probe = probe_inbox(sftp, client_key, timeout=config.run.timeout_seconds)
+            fingerprint = probe.host_key_fingerprint
+        except HandoverError as exc:
+            problem = (
+                f"agency {agency.name} (sftp {sftp.user}@{sftp.host}:{sftp.port}, inbox "
+                f"'{sftp.inbox}'): {exc}"
+            )
+        found.append(
+            Connection(
+                agency.name, sftp.host, sftp.port, sftp.user, sftp.inbox, fingerprint, problem
+            )
+        )
+    return found
 
 
 def policy_warnings(config: Config, recorded: dict[str, tuple[str | None, str]]) -> list[str]:

@@ -10,6 +10,8 @@ call runs the flow again, so a second call on the same day hands over nothing tw
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,23 +225,45 @@ def write_allowed_signers(ws: Workspace) -> str:
 
 
 def print_how_to_open(ws: Workspace, agency: str, drop_id: str) -> None:
-    """The agency's two ways to open a drop: its tool, or stock OpenSSH, sha256sum and age."""
+    """The agency's two ways to open a drop: its tool, or stock OpenSSH, sha256sum and age.
+
+    Every command works pasted into a new shell: absolute paths, quoted for the shell, and the
+    venv's own `handover` (a new shell has no activated venv).
+    """
     identity = write_allowed_signers(ws)
     shop_key = ws.keys.path / "signing_ed25519.pub"
     inbox, age_identity = ws.inbox(agency), ws.identity(agency)
     drop = inbox / drop_id
+    q = shlex.quote
     print(f"\n{agency} opens every complete drop (signature, checksum, rows checked) with:")
     print(
-        f"  handover agency open {inbox} --identity {age_identity} --shop-key {shop_key} "
-        f"--agency {agency} --out {ws.opened(agency)}"
+        f"  {handover_command()} agency open {q(str(inbox))} --identity {q(str(age_identity))} "
+        f"--shop-key {q(str(shop_key))} --agency {agency} --out {q(str(ws.opened(agency)))}"
     )
     print("or with stock tools alone:")
     print(
-        f"  ssh-keygen -Y verify -f {ws.allowed_signers} -I {identity} -n handover-manifest "
-        f"-s {drop}.manifest.json.sig < {drop}.manifest.json"
+        f"  ssh-keygen -Y verify -f {q(str(ws.allowed_signers))} -I {q(identity)} "
+        f"-n handover-manifest -s {q(f'{drop}.manifest.json.sig')} "
+        f"< {q(f'{drop}.manifest.json')}"
     )
-    print(f"  sha256sum {drop}.csv.age   # must equal payload.sha256 in the manifest")
-    print(f"  age -d -i {age_identity} -o cases.csv {drop}.csv.age")
+    print(f"  sha256sum {q(f'{drop}.csv.age')}   # must equal payload.sha256 in the manifest")
+    print(f"  age -d -i {q(str(age_identity))} -o cases.csv {q(f'{drop}.csv.age')}")
+    activate = Path(sys.executable).parent / "activate"
+    if activate.is_file():
+        print(f"(To call it plain `handover`: source {q(str(activate))})")
+
+
+def handover_command() -> str:
+    """How a new shell runs this installation's `handover`: the console script beside this
+    interpreter (the venv's, not resolved past its symlink), else the one on PATH, else
+    `python -m`; quoted for the shell."""
+    beside = Path(sys.executable).with_name("handover")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return shlex.quote(str(beside.absolute()))
+    on_path = shutil.which("handover")
+    if on_path:
+        return shlex.quote(str(Path(on_path).absolute()))
+    return f"{shlex.quote(sys.executable)} -m handover.cli.main"
 
 
 def _progress(line: str) -> None:

@@ -12,14 +12,16 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 
 from handover.config import Agency
 from handover.errors import AuditIntegrityError
 from handover.ledger import audit
-from redaction.rows.policy import CONSENTED_COLUMNS
+
+if TYPE_CHECKING:  # a run writes the log from DataFrames; reading the state store needs no pandas
+    import pandas as pd
 
 CHANNELS: tuple[str, ...] = ("email", "phone", "date_of_birth")
 
@@ -83,6 +85,10 @@ def records(
 
     `customer_ids` maps invoice_id to customer_id; `consents` is the extracted consents frame.
     """
+    import pandas as pd
+
+    from redaction.rows.policy import CONSENTED_COLUMNS
+
     customers = customer_ids.reindex(rows.index)
     if customers.isna().any():
         raise ValueError("customer_ids must name the customer of every outgoing row")
@@ -123,6 +129,10 @@ def _basis(
     agency: Agency,
     latest: dict[str, pd.DataFrame],
 ) -> tuple[str, str | None, str | None]:
+    import pandas as pd
+
+    from redaction.rows.policy import CONSENTED_COLUMNS
+
     if channel not in agency.columns:
         return NOT_ALLOWED, None, None
     purpose = CONSENTED_COLUMNS.get(channel)
@@ -146,6 +156,8 @@ def _latest(consents: pd.DataFrame, purpose: str) -> pd.DataFrame:
 
 
 def _text(value: object) -> str | None:
+    import pandas as pd
+
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     return str(value)

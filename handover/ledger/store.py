@@ -28,9 +28,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from handover.config import Config
@@ -39,6 +38,9 @@ from handover.crypto.sshsig import AUDIT_NAMESPACE, Signer
 from handover.errors import ConfigError, LedgerConflict, RunLocked
 from handover.ledger import audit, consent_log, guards, lease
 from handover.ledger.database import create_engine, lock_schema, write_transaction
+
+if TYPE_CHECKING:  # only a run passes DataFrames: reading the store needs no pandas
+    import pandas as pd
 
 metadata = audit.metadata
 runs = sa.Table(
@@ -291,10 +293,7 @@ class StateStore:
         ]
 
     def _process(self, conn: sa.Connection, run_id: str) -> lease.RunProcess | None:
-        row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
-        if row is None or row.status != "running":
-            return None
-        return lease.RunProcess(row.run_id, row.host, row.pid, row.started_at, row.alive_until)
+        return _running_process(conn, run_id)
 
     def heartbeat(self, run_id: str) -> None:
         """Tell other hosts the run is alive for another `lease.ALIVE_SECONDS`."""
@@ -356,6 +355,8 @@ class StateStore:
         self, run_id: str, reasons: pd.Series, agency: pd.Series, counts: Mapping[str, int]
     ) -> None:
         """Keep every case's reason codes and routed agency; audit the counts per reason."""
+        import pandas as pd
+
         rows = (
             pd.DataFrame({"reasons": reasons, "agency": agency.astype(object)})
             .rename_axis("invoice_id")
@@ -805,6 +806,68 @@ def _recorded_policies(engine: sa.Engine) -> dict[str, tuple[str | None, str]]:
         return latest
     finally:
         engine.dispose()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What `handover status` shows of a state store: recent runs, the lease, waiting drops.
+
+    Rows are dicts of the tables' columns (ids, dates, counts; no personal data). `lease_holder`
+    is the process of the run that holds the lease while that run is registered as running.
+    """
+
+    runs: tuple[dict[str, Any], ...]  # latest first
+    lease_run_id: str | None  # None: the lease is free
+    lease_since: str | None
+    lease_holder: lease.RunProcess | None  # None: free, or its run is no longer running
+    drops: tuple[dict[str, Any], ...]  # prepared or sealed, oldest first
+
+
+def read_snapshot(url: str, *, runs_limit: int) -> Snapshot | None:
+    """The latest `runs_limit` runs, the lease and the live drops; None before the first run.
+
+    Read-only, like `recorded_policies`: a state store not made yet is not created.
+    """
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        engine = create_engine(url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise ConfigError(
+            f"state.url is not a usable SQLAlchemy URL ({type(exc).__name__}); check its form"
+        ) from None
+    try:
+        if not sa.inspect(engine).has_table(lease.run_lease.name):
+            return None
+        with engine.connect() as conn:
+            latest = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
+            recent = tuple(row._asdict() for row in conn.execute(latest.limit(runs_limit)))
+            held = conn.execute(
+                sa.select(lease.run_lease).where(lease.run_lease.c.name == lease.LEASE_NAME)
+            ).first()
+            holder_id = held.run_id if held is not None else None
+            live = sa.select(drops).where(drops.c.status.in_(LIVE_DROP_STATES))
+            waiting = tuple(
+                row._asdict()
+                for row in conn.execute(live.order_by(drops.c.prepared_at, drops.c.drop_id))
+            )
+            holder = _running_process(conn, holder_id) if holder_id else None
+        return Snapshot(recent, holder_id, held.since if holder_id else None, holder, waiting)
+    except sa.exc.SQLAlchemyError as exc:
+        # Only the kind: a driver's message may quote the URL and its password.
+        raise ConfigError(
+            f"cannot read the state database (state.url): {type(exc).__name__}; check the URL "
+            "and that the database server runs"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _running_process(conn: sa.Connection, run_id: str) -> lease.RunProcess | None:
+    row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+    if row is None or row.status != "running":
+        return None
+    return lease.RunProcess(row.run_id, row.host, row.pid, row.started_at, row.alive_until)
 
 
 class _Heartbeat:

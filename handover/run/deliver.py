@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import posixpath
+import secrets
 import socket
 import threading
 import time
@@ -155,6 +157,85 @@ def deliver(
         skipped=tuple(skipped),
         found_at_agency=found,
     )
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What `probe_inbox` found: the server's host key, and an inbox that takes a file."""
+
+    host: str
+    port: int
+    inbox: str
+    host_key_fingerprint: str
+    check_file: str  # the hidden file written, renamed and removed again
+
+
+def probe_inbox(endpoint: SftpEndpoint, client_key: Path, *, timeout: float = 30.0) -> Probe:
+    """Log in as delivery does and check the inbox takes a file; send nothing else.
+
+    The check is delivery's own moves on a hidden file: upload `.handover-check-<random>.part`
+    (a few bytes, no data), rename it, and remove it again. Raises what `deliver` raises:
+    HostKeyMismatch, DeliveryError (login refused, no inbox, inbox not writable, or the check
+    file could not be removed, named), TransientDeliveryError, KeyFileError.
+    """
+    pkey = _load_client_key(Path(client_key))
+    where = f"{endpoint.host}:{endpoint.port}"
+    name = f".handover-check-{secrets.token_hex(8)}"
+    part, final = (posixpath.join(endpoint.inbox, n) for n in (f"{name}.part", name))
+    with _Watchdog(timeout) as watchdog:
+        client = _connect(endpoint, pkey, Path(client_key), timeout, watchdog=watchdog)
+        try:
+            transport = client.get_transport()
+            assert transport is not None
+            fingerprint = transport.get_remote_server_key().fingerprint
+            try:
+                sftp = _SFTPClient.from_transport(transport)
+                assert sftp is not None
+                sftp.get_channel().settimeout(timeout)
+                sftp.kick = watchdog.kick
+                watchdog.kick()
+                _require_inbox(sftp, endpoint.inbox, where)
+                _write_check_file(sftp, endpoint, part, final, where)
+                sftp.close()
+            except (DeliveryError, KeyFileError):
+                raise
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise _classify_remote(exc, transport, where, endpoint.inbox, watchdog) from None
+        finally:
+            client.close()
+    return Probe(endpoint.host, endpoint.port, endpoint.inbox, fingerprint, name)
+
+
+def _write_check_file(
+    sftp: paramiko.SFTPClient, endpoint: SftpEndpoint, part: str, final: str, where: str
+) -> None:
+    not_writable = (
+        f"the inbox {where}:{endpoint.inbox} does not take a file from user '{endpoint.user}'"
+    )
+    advice = f"ask the agency to let '{endpoint.user}' write, rename and remove files there"
+    try:
+        _put(sftp, io.BytesIO(b"handover policy check --connect\n"), part)
+    except _Refused as refused:
+        _remove_quietly(sftp, part)
+        raise DeliveryError(
+            f"{not_writable} ({refused.status} on {refused.request}): it is read-only, full or "
+            f"over quota; {advice}"
+        ) from None
+    try:
+        _rename(sftp, part, final)
+    except OSError as exc:
+        _remove_quietly(sftp, part)
+        raise DeliveryError(
+            f"{not_writable}: renaming {part} failed ({_describe(exc)}), and delivery renames "
+            f"every file it uploads; {advice}"
+        ) from None
+    try:
+        sftp.remove(final)
+    except OSError as exc:
+        raise DeliveryError(
+            f"the check file {where}:{final} could not be removed ({_describe(exc)}): ask the "
+            f"agency to delete it; {advice}"
+        ) from None
 
 
 def _check_local(files: list[Path]) -> None:
@@ -397,12 +478,7 @@ def _deliver_drop(
     inbox: str,
     where: str,
 ) -> tuple[list[str], list[str], str | None]:
-    try:
-        sftp.stat(inbox)
-    except FileNotFoundError:
-        raise DeliveryError(
-            f"inbox '{inbox}' does not exist on {where}; check the agency's sftp.inbox"
-        ) from None
+    _require_inbox(sftp, inbox, where)
     names = [path.name for path in files]
     found = _received_by_agency(sftp, drop, inbox, where) if drop else None
     if found is not None:
@@ -421,6 +497,15 @@ def _deliver_drop(
             if path.name.endswith(PAYLOAD_SUFFIX):
                 crash_point("payload_sent")
     return uploaded, skipped, None
+
+
+def _require_inbox(sftp: paramiko.SFTPClient, inbox: str, where: str) -> None:
+    try:
+        sftp.stat(inbox)
+    except FileNotFoundError:
+        raise DeliveryError(
+            f"inbox '{inbox}' does not exist on {where}; check the agency's sftp.inbox"
+        ) from None
 
 
 def _received_by_agency(
@@ -650,6 +735,10 @@ def _upload_one(sftp: paramiko.SFTPClient, path: Path, inbox: str, where: str) -
             f"{where}:{part} has {remote} bytes after upload, expected {size}, though the "
             "server confirmed every write; a retry uploads it again"
         )
+    _rename(sftp, part, final)
+
+
+def _rename(sftp: paramiko.SFTPClient, part: str, final: str) -> None:
     try:
         sftp.posix_rename(part, final)
     except OSError as exc:

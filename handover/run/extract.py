@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from handover.errors import SourceError
 from handover.run import source_contract
 from handover.run.source_contract import ContractReport
+from handover.run.source_db import create_engine
 from handover.run.source_rules import CASE_DATES, COLUMNS, KINDS
 
 _BOOLEAN_COLUMNS = {c for c, kind in KINDS.items() if kind == "flag"}
@@ -67,21 +68,6 @@ def check_source(
 def _unreachable(exc: sa.exc.OperationalError) -> SourceError:
     # The driver's message names the database, not row values; libpq's spans lines.
     return SourceError(f"cannot read the shop database: {' '.join(str(exc.orig).split())}")
-
-
-def create_engine(source_url: str) -> sa.Engine:
-    """An engine for the shop database; a bad URL is named by its setting, never quoted."""
-    try:
-        return sa.create_engine(source_url)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        # An ImportError names a module; an ArgumentError may quote the URL and its password,
-        # so only its kind is named.
-        problem = str(exc) if isinstance(exc, ImportError) else "unknown form or dialect"
-        raise SourceError(
-            f"source.url is not a usable SQLAlchemy URL ({problem}); check its form "
-            "(sqlite:///file.db, postgresql+psycopg://user@host/db) and that its driver is "
-            "installed"
-        ) from None
 
 
 def _read(

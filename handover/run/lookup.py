@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from handover.errors import SourceError
-from handover.run.extract import create_engine
+from handover.run.source_db import create_engine
 
 _HINTS = 5  # look-alike ids named in a hint at most
 

@@ -97,7 +97,7 @@ def test_unexpected_errors_name_type_and_place_but_not_the_message(config, capsy
     for journal in config.parent.glob("state.db-*"):  # the WAL would still hold the pages
         journal.unlink()
     (config.parent / "state.db").write_bytes(b"Kanarienvogel " * 100)
-    assert main(["explain", "I1", "--config", str(config)]) == 2
+    assert main(["explain", "I1", "--config", str(config)]) == 70  # a bug: EX_SOFTWARE
     err = capsys.readouterr().err
     assert err.startswith("handover: error: handover explain failed with DatabaseError")
     assert "Kanarienvogel" not in err and "HANDOVER_DEBUG=1" in err
