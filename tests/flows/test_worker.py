@@ -175,9 +175,10 @@ def test_run_it_on_prefect_as_the_readme_says(
         stop_group(worker)
     assert state_of(run) == "COMPLETED", run["state"]
     assert run["parameters"] == {"config_path": "handover.toml"}
-    # A worker submits a run up to PREFECT_WORKER_PREFETCH_SECONDS (10) before it is due.
+    # A worker submits a run up to PREFECT_WORKER_PREFETCH_SECONDS (10) before it is due; it
+    # starts later if a smoke run still holds the deployment's concurrency slot.
     lateness = dt.datetime.fromisoformat(run["start_time"]) - fire
-    assert dt.timedelta(seconds=-15) <= lateness <= dt.timedelta(minutes=2), lateness
+    assert dt.timedelta(seconds=-15) <= lateness <= dt.timedelta(minutes=5), lateness
 
     # The drop is in the agency's inbox; age opens it; the canaries went, and only there.
     (payload,) = home.inbox.glob("*.csv.age")
