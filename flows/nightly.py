@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.home import config_file
 from handover import contract
 from handover.config import Agency, Config, load_config
 from handover.crypto import envelope
@@ -150,7 +151,7 @@ def handover(
     Returns the number of cases per reason code, `eligible`, and `handed_over.<agency>`.
     """
     with scrub_logs(GENERIC, stage="flow 'handover'"):
-        config = load_config(config_path)
+        config = load_config(config_file(config_path))
         agencies = config.in_scope(agency)
         day = rules.check_as_of(dt.date.fromisoformat(as_of) if as_of else rules.today_berlin())
         # `handover run` checked this already; a deployment started in Prefect has not.

@@ -121,9 +121,10 @@ def test_the_canary_search_finds_every_form() -> None:
 # --------------------------------------------------------------------------- the shop
 
 
-def build_shop(path: Path) -> int:
-    """The demo shop, every customer a canary with granted consent; returns the customers."""
-    generate(path, customers=300, seed=3, today=AS_OF)
+def build_shop(path: Path, today: dt.date = AS_OF) -> int:
+    """The demo shop on `today`, every customer a canary with granted consent; returns the
+    customers."""
+    generate(path, customers=300, seed=3, today=today)
     db = sqlite3.connect(path)
     with db:
         db.execute(
@@ -142,7 +143,7 @@ def build_shop(path: Path) -> int:
         for purpose in ("contact_email", "contact_phone"):
             db.execute(
                 "INSERT INTO consents SELECT customer_id, ?, 1, ?, 'letter' FROM customers",
-                (purpose, f"{AS_OF - dt.timedelta(days=1)} 09:00:00"),
+                (purpose, f"{today - dt.timedelta(days=1)} 09:00:00"),
             )
         customers = db.execute("SELECT count(*) FROM customers").fetchone()[0]
         notes = db.execute("SELECT count(*) FROM support_notes").fetchone()[0]

@@ -9,6 +9,7 @@ needs to talk to it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import free_port
 
@@ -67,6 +69,18 @@ class PrefectServer:
             )
         return done
 
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the server's REST API at `path` (below /api); returns the decoded JSON answer."""
+        request = urllib.request.Request(
+            f"{self.api_url}/{path.lstrip('/')}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = response.read()
+        return json.loads(data) if data else None
+
 
 @contextmanager
 def prefect_server(workdir: Path, database_url: str | None = None) -> Iterator[PrefectServer]:
@@ -81,7 +95,12 @@ def prefect_server(workdir: Path, database_url: str | None = None) -> Iterator[P
         database_url=database_url,
         log=workdir / "prefect-server.log",
     )
-    env = server.env(PREFECT_API_DATABASE_CONNECTION_URL=database_url)
+    # The scheduler looks for deployments to schedule every 5 s, not 60: a schedule a test
+    # adds for the next minute is queued in time.
+    env = server.env(
+        PREFECT_API_DATABASE_CONNECTION_URL=database_url,
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+    )
     env.pop("PREFECT_API_URL")
     with server.log.open("wb") as log:
         proc = subprocess.Popen(
@@ -95,10 +114,10 @@ def prefect_server(workdir: Path, database_url: str | None = None) -> Iterator[P
         _wait_healthy(server, proc)
         yield server
     finally:
-        _stop_group(proc)
+        stop_group(proc)
 
 
-def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     """Stop the server and whatever it started (its own session), killing what lingers."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -110,6 +129,9 @@ def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+_stop_group = stop_group  # its name before the deployment tests needed it
 
 
 def _wait_healthy(
