@@ -112,12 +112,15 @@ def test_keys_show_json(ws: Workspace):
         "signing",
         "sftp_client",
         "archive",
+        "returns",
         "pseudonym",
         "allowed_signers",
     ]
     assert keys["signing"]["fingerprint"].startswith("SHA256:")
     assert keys["signing"]["public_key"] == ws.keys.signing_public_key().strip()
     assert keys["archive"]["recipient"].startswith("age1")
+    assert keys["returns"]["recipient"].startswith("age1")
+    assert keys["returns"]["recipient"] != keys["archive"]["recipient"]
     assert keys["pseudonym"]["retired_key_ids"] == []
     assert "PRIVATE" not in json.dumps(keys) and "AGE-SECRET-KEY" not in json.dumps(keys)
 
