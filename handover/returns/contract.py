@@ -29,12 +29,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from handover.config_schema import AGENCY_NAME
 from handover.errors import ReturnRefused
+
+if TYPE_CHECKING:  # the ledger reads the event codes here; only parsing needs jsonschema
+    from jsonschema import Draft202012Validator, ValidationError
 
 SCHEMA_VERSION = "agency_return_v1"
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / f"{SCHEMA_VERSION}.json"
@@ -145,6 +146,8 @@ def json_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     # The format checker makes "format": "date" refuse impossible dates such as 2026-02-30.
     return Draft202012Validator(json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
@@ -176,8 +179,7 @@ def parse_events(data: bytes, what: str) -> list[ReturnEvent]:
         if header is None or tuple(header) != COLUMNS:
             raise ReturnRefused(
                 "rows",
-                f"{what}: the CSV header is not the {SCHEMA_VERSION} header "
-                f"({','.join(COLUMNS)})",
+                f"{what}: the CSV header is not the {SCHEMA_VERSION} header ({','.join(COLUMNS)})",
             )
         for number, cells in enumerate(reader, 1):
             if len(cells) != len(COLUMNS):
@@ -247,38 +249,6 @@ def check_not_future(events: Sequence[ReturnEvent], today: dt.date, what: str) -
                 f"{what}: row {number}, column event_date is after today ({today.isoformat()}); "
                 "an event is reported once it happened",
             )
-
-
-def manifest_document(
-    *,
-    return_id: str,
-    agency: str,
-    event_count: int,
-    payload_sha256: str,
-    payload_bytes: int,
-    created_at: str,
-    generator: str,
-) -> dict[str, Any]:
-    """The manifest of a return file, as `parse_manifest` reads it back."""
-    return {
-        "return_id": return_id,
-        "agency": agency,
-        "schema": SCHEMA_VERSION,
-        "event_count": event_count,
-        "created_at": created_at,
-        "generator": generator,
-        "payload": {
-            "file": payload_name(return_id),
-            "sha256": payload_sha256,
-            "bytes": payload_bytes,
-            "format": PAYLOAD_FORMAT,
-        },
-    }
-
-
-def manifest_bytes(document: dict[str, Any]) -> bytes:
-    """The manifest as written: sorted keys, two-space indent, a final newline."""
-    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def parse_manifest(data: bytes, return_id: str, what: str) -> ReturnManifest:

@@ -98,7 +98,7 @@ def test_explain_json(ws: Workspace):
     ]
     handed = run_json(ws, "explain", "I1", "--json")
     assert handed["latest"]["eligible"] is True and handed["latest"]["reasons"] == []
-    assert [r["number"] for r in handed["latest"]["rules"]] == list(range(1, 16))
+    assert [r["number"] for r in handed["latest"]["rules"]] == list(range(1, 17))
     assert all(r["ok"] for r in handed["latest"]["rules"])
     (drop,) = handed["drops"]
     assert drop["drop_id"] == ws.drop and drop["agency"] == "nord"

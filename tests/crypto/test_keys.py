@@ -236,7 +236,7 @@ def test_cli_refuses_a_loose_key_directory_with_the_fix(tmp_path: Path, capsys):
 
 def test_a_directory_from_before_returns_gets_only_its_returns_key(keys: KeyDirectory):
     (keys.path / RETURNS_KEY).unlink()
-    with pytest.raises(KeyFileError, match="returns.age is missing; create the keys with"):
+    with pytest.raises(KeyFileError, match=r"returns\.age is missing; create the keys with"):
         keys.returns_recipient()
     archive = keys.archive_recipient()
     assert [p.name for p in keys.init()] == [RETURNS_KEY]

@@ -31,8 +31,8 @@ def test_the_default_case_is_eligible_with_its_facts(shop):
 
 
 def test_every_rule_has_a_code_and_a_demand():
-    assert [rule.number for rule in RULES] == list(range(1, 16))
-    assert len(set(REASON_CODES)) == 15
+    assert [rule.number for rule in RULES] == list(range(1, 17))
+    assert len(set(REASON_CODES)) == 16
 
 
 def test_only_open_overdue_invoices_are_cases(shop):
