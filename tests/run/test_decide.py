@@ -220,6 +220,18 @@ def test_rule10_already_handed_over(shop):
     assert reasons(shop.invoice().decide(handed_over=("I1",))) == {"already_handed_over"}
 
 
+# Rule 16: a dispute or complaint an agency reported holds the case until `handover release`
+
+
+def test_rule16_on_review_holds_back_an_otherwise_eligible_case(shop):
+    shop.invoice().invoice("I2")
+    decision = shop.decide(on_review=("I1",))
+    assert reasons(decision) == {"on_review"}
+    assert reasons(decision, "I2") == set()
+    assert list(decision.reasons()) == ["on_review", ""]
+    assert decision.reason_counts()["on_review"] == 1
+
+
 # Rule 11: completeness
 
 
