@@ -21,8 +21,11 @@ from handover.crypto.keys import KeyDirectory
 from handover.ledger import audit
 from handover.ledger.store import StateStore, return_events
 from handover.returns import contract, ingest
+from tests.conftest import require_tool
+from tests.support import readme
 from tests.support.ledger import signed_store
 from tests.support.returns import Agency, csv_text, deliver_cases, event
+from tests.support.shell import Shell
 
 AS_OF = dt.date(2026, 6, 15)
 TODAY = dt.date(2026, 7, 1)
@@ -236,3 +239,26 @@ def test_a_link_in_place_of_a_file_is_refused_without_following_it(
     assert outcome.status == ingest.REFUSED
     assert "is a symbolic link; the tool opens only regular files" in outcome.message
     assert str(target) not in outcome.message
+
+
+def test_the_readmes_stock_tool_lines_make_a_file_the_shop_takes(tmp_path, store, nord, shop):
+    """The README's "with stock tools alone" block, run by bash as an agency would."""
+    require_tool("age", "age")
+    work = tmp_path / "agency-work"
+    work.mkdir()
+    (work / "events.csv").write_bytes(csv_text(*ROWS))
+    shutil.copy2(nord.key, work / "agency_ed25519")
+    shutil.copy2(nord.key.with_name(nord.key.name + ".pub"), work / "agency_ed25519.pub")
+    (tool, stock) = readme.blocks("For agencies: sending a return file", "sh")
+    assert "handover agency return" in tool
+    shell = Shell(
+        work, dict(os.environ), replace={"age1shop…": shop.returns_recipient(), "inkasso-": ""}
+    )
+    shell.run(stock)
+    folder = tmp_path / "returns"
+    folder.mkdir()
+    for name in contract.file_names("2026-11-27-nord-return-0001"):
+        shutil.move(work / name, folder / name)
+    (outcome,) = take(store, folder, nord, shop).outcomes
+    assert outcome.status == ingest.INGESTED, outcome.message
+    assert stored_events(store) == 3
