@@ -719,6 +719,12 @@ class StateStore:
                 conn.execute(handovers.delete().where(handovers.c.drop_id.in_(drop_ids)))
             conn.execute(decisions.delete().where(decisions.c.run_id.in_(old_runs)))
             conn.execute(quarantine.delete().where(quarantine.c.run_id.in_(old_runs)))
+            conn.execute(return_events.delete().where(return_events.c.ingested_at < runs_before))
+            conn.execute(
+                reviews.delete().where(
+                    reviews.c.status == "released", reviews.c.released_at < runs_before
+                )
+            )
             self._append_closed(conn, run_id, [audit.Entry(run_id, "retention_run", data)])
 
     # ----------------------------------------------------------------------- reading

@@ -192,3 +192,23 @@ def test_no_personal_data_and_no_invoice_id_in_the_entries(store):
     assert '"I1"' not in text and '"I2"' not in text
     (refused,) = logged(store, "return_refused")
     assert refused["data"] == {"agency": "nord", "return_id": "R9", "check": "signature"}
+
+
+def test_retention_removes_return_events_and_released_holds_past_the_period(store):
+    from handover.ledger import retention
+
+    ingest(store)  # E2 puts I2 on review
+    ingest(store, "R2", [ev("E5", "I1", "disputed_by_debtor")], sha="b" * 64)
+    store.release_review("release-1", "I1", "dispute_unfounded")
+    store.finish_run("run-1", status="succeeded", counts={}, event="run_finished")
+    later = dt.date(dt.date.today().year + 4, 1, 1)
+    assert (
+        retention.run(store, today=later - dt.timedelta(days=1), years=3).return_events_removed == 0
+    )
+    result = retention.run(store, today=later, years=3)
+    assert (result.return_events_removed, result.reviews_removed) == (4, 1)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(return_events)).scalar() == 0
+        assert conn.execute(sa.select(reviews.c.invoice_id)).scalars().all() == ["I2"]
+    assert store.on_review() == {"I2"}  # a hold in force stays
+    assert store.agency_payments(AS_OF, dt.date(2026, 12, 31)) == []
