@@ -65,7 +65,8 @@ def cmd_returns_fetch(args: argparse.Namespace) -> int:
     from handover.run.preflight import preflight
 
     config = load_config(args.config)  # a bad config is refused before Prefect starts
-    preflight(config, config.in_scope(args.agency), dry_run=False)
+    senders = [a for a in config.in_scope(args.agency) if a.returns is not None]
+    preflight(config, senders, dry_run=False)
     quiet_analytics()
     from flows.returns import returns
     from handover.cli.terminal import one_line_errors

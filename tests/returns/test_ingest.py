@@ -262,3 +262,11 @@ def test_the_readmes_stock_tool_lines_make_a_file_the_shop_takes(tmp_path, store
     (outcome,) = take(store, folder, nord, shop).outcomes
     assert outcome.status == ingest.INGESTED, outcome.message
     assert stored_events(store) == 3
+
+
+def test_without_the_returns_key_nothing_is_fetched(store, nord, shop):
+    from handover.errors import KeyFileError
+
+    (shop.path / "returns.age").unlink()
+    with pytest.raises(KeyFileError, match=r"returns\.age is missing; create the keys with"):
+        ingest.take_returns(store, "run-1", configured(nord), shop, today=TODAY)
