@@ -252,6 +252,7 @@ def _hand_over(
         )
         taken.counts.update(now.counts)
         taken.problems.extend(now.problems)
+        taken.unread += now.unread
     frames = extract(run.config, run.as_of)
     with scrub_logs(Scrubber.from_frames(frames), stage="flow 'handover'"):
         try:

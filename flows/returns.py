@@ -26,7 +26,7 @@ from prefect.runtime import flow_run
 from flows.home import config_file
 from handover.config import Agency, load_config
 from handover.crypto.keys import KeyDirectory
-from handover.errors import ConfigError, HandoverError
+from handover.errors import ConfigError, HandoverError, ReturnRefused
 from handover.ledger.store import StateStore, open_store
 from handover.returns import ingest
 from handover.run.preflight import preflight
@@ -56,10 +56,12 @@ class ReturnsTaken:
 
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # one line each, naming the file or agency
+    unread: int = 0  # agencies whose returns folder could not be read
 
     def error(self) -> HandoverError:
         """One error naming every refused file and every agency whose folder was not read."""
-        return HandoverError("\n".join(self.problems))
+        text = "\n".join(self.problems)
+        return HandoverError(text) if self.unread else ReturnRefused("file", text)
 
 
 def take_all(
@@ -86,6 +88,7 @@ def take_all(
             line = f"return files of agency {name} were not taken: {exc}"
             logger.error(line)
             taken.problems.append(line)
+            taken.unread += 1
             continue
         for outcome in got.outcomes:
             if outcome.status == ingest.REFUSED:
