@@ -94,7 +94,7 @@ def take_all(
             if outcome.status == ingest.REFUSED:
                 logger.error("%s", outcome.message)
                 taken.problems.append(outcome.message)
-            elif outcome.status in (ingest.WAITING, ingest.NOT_MOVED):
+            elif outcome.status in ingest.WARNINGS:
                 logger.warning("%s", outcome.message)
             else:
                 logger.info("%s", outcome.message)

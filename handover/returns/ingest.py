@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import paramiko
+from pyrage import x25519
 
 from handover.agency.inbox import Inbox, SftpInbox, describe
 from handover.agency.opener import load_identities
@@ -37,6 +38,8 @@ DUPLICATE = "duplicate"  # ingested before: nothing new, only moved
 REFUSED = "refused"
 WAITING = "waiting"  # a manifest without its signature: still being written
 NOT_MOVED = "not_moved"  # ingested (or a duplicate), but still in the folder
+IGNORED = "ignored"  # named like a return file, but its name is no return id: left alone
+WARNINGS = (WAITING, NOT_MOVED, IGNORED)
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,6 @@ class AgencyReturns:
     def new_events(self) -> int:
         """Events recorded for the first time."""
         return sum(o.new_events for o in self.outcomes)
-
-    @property
-    def ingested(self) -> int:
-        """Files whose events were recorded now."""
-        return sum(
-            o.status == INGESTED or (o.status == NOT_MOVED and o.new_events > 0)
-            for o in self.outcomes
-        )
 
 
 def take_returns(
@@ -106,14 +101,25 @@ def take_from(
     run_id: str,
     agency: Agency,
     *,
-    identities: Sequence[object],
+    identities: Sequence[x25519.Identity],
     today: dt.date,
 ) -> AgencyReturns:
     """`take_returns` on an open folder (local or SFTP)."""
     assert agency.returns is not None
     taken = AgencyReturns(agency.name)
     names = inbox.names()
-    signed, waiting = _return_ids(names)
+    signed, waiting, odd = _return_ids(names)
+    if odd:
+        # Never named: a file name is the agency's text and could hold anything.
+        taken.outcomes.append(
+            FileOutcome(
+                "",
+                IGNORED,
+                f"agency {agency.name}: {odd} file(s) in the returns folder end like a return "
+                "file but their names are no return id (letters, digits, '.', '_', '-'): left "
+                "alone; ask the agency to send them under a return id",
+            )
+        )
     for return_id in waiting:
         taken.outcomes.append(
             FileOutcome(
@@ -131,16 +137,22 @@ def take_from(
     return taken
 
 
-def _return_ids(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(complete return ids, ids whose manifest waits for its signature), sorted."""
+def _return_ids(names: Sequence[str]) -> tuple[list[str], list[str], int]:
+    """(complete return ids, ids whose manifest waits for its signature, sorted; how many
+    names end like a return file's without a return id before the suffix)."""
     signed = {
         n[: -len(contract.SIGNATURE_SUFFIX)] for n in names if n.endswith(contract.SIGNATURE_SUFFIX)
     }
     manifests = {
         n[: -len(contract.MANIFEST_SUFFIX)] for n in names if n.endswith(contract.MANIFEST_SUFFIX)
     }
+    payloads = {
+        n[: -len(contract.PAYLOAD_SUFFIX)] for n in names if n.endswith(contract.PAYLOAD_SUFFIX)
+    }
     valid = contract.RETURN_ID.fullmatch
-    return sorted(i for i in signed if valid(i)), sorted(i for i in manifests - signed if valid(i))
+    odd = sum(not valid(i) for group in (signed, manifests, payloads) for i in group)
+    complete = sorted(i for i in signed if valid(i))
+    return complete, sorted(i for i in manifests - signed if valid(i)), odd
 
 
 def _take_one(
@@ -150,7 +162,7 @@ def _take_one(
     agency: Agency,
     return_id: str,
     names: Sequence[str],
-    identities: Sequence[object],
+    identities: Sequence[x25519.Identity],
     today: dt.date,
 ) -> FileOutcome:
     assert agency.returns is not None
@@ -162,7 +174,7 @@ def _take_one(
             names,
             agency=agency.name,
             signing_key=agency.returns.signing_key,
-            identities=identities,  # type: ignore[arg-type]
+            identities=identities,
             today=today,
         )
         recorded = store.return_file(agency.name, return_id)

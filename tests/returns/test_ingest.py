@@ -270,3 +270,14 @@ def test_without_the_returns_key_nothing_is_fetched(store, nord, shop):
     (shop.path / "returns.age").unlink()
     with pytest.raises(KeyFileError, match=r"returns\.age is missing; create the keys with"):
         ingest.take_returns(store, "run-1", configured(nord), shop, today=TODAY)
+
+
+def test_a_file_named_like_a_return_file_without_a_return_id_is_left_alone_unnamed(
+    store, folder, nord, shop
+):
+    (folder / "Müller Hans.manifest.json.sig").write_text("x")
+    (outcome,) = take(store, folder, nord, shop).outcomes
+    assert outcome.status == ingest.IGNORED
+    assert "1 file(s) in the returns folder end like a return file" in outcome.message
+    assert "Müller" not in outcome.message
+    assert (folder / "Müller Hans.manifest.json.sig").exists()
