@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows import returns
 from flows.home import config_file
 from handover import contract
 from handover.config import Agency, Config, load_config
@@ -75,10 +76,19 @@ def validate(frames: dict[str, pd.DataFrame], suite: str) -> QuarantineResult:
 @task(name="eligibility", **TASK_OPTIONS)
 @scrubbed
 def decide(
-    frames: dict[str, pd.DataFrame], config: Config, as_of: dt.date, in_drops: set[str]
+    frames: dict[str, pd.DataFrame],
+    config: Config,
+    as_of: dt.date,
+    in_drops: set[str],
+    on_review: set[str],
 ) -> rules.Decision:
     return rules.decide(
-        frames, as_of=as_of, rules=config.rules, agencies=config.agencies, handed_over=in_drops
+        frames,
+        as_of=as_of,
+        rules=config.rules,
+        agencies=config.agencies,
+        handed_over=in_drops,
+        on_review=on_review,
     )
 
 
@@ -181,12 +191,15 @@ def handover(
         )
         crash_point("run_started")
         delivered: dict[str, Delivered] = {}
+        taken = returns.ReturnsTaken()
         failure: Exception | None = None
         try:
-            counts = _hand_over(run, agencies, dry_run, delivered)
+            counts = _hand_over(run, agencies, dry_run, delivered, taken)
         except Exception as exc:
             # Only the error's type is recorded: a message might quote data.
             failure, counts = exc, {"error": type(exc).__name__}
+        if failure is None and taken.problems:
+            failure = taken.error()  # the handovers are done; a refused return file must be seen
         # However the run ended, its last act is to close the audit log with a signed head.
         closing = run.store.finish_run(
             run.run_id,
@@ -212,15 +225,44 @@ def handover(
 
 
 def _hand_over(
-    run: Run, agencies: tuple[Agency, ...], dry_run: bool, delivered: dict[str, Delivered]
+    run: Run,
+    agencies: tuple[Agency, ...],
+    dry_run: bool,
+    delivered: dict[str, Delivered],
+    taken: returns.ReturnsTaken,
 ) -> dict[str, int]:
-    """Extract, decide, and hand each agency its waiting and new drops; returns the counts."""
+    """Take the agencies' return files, extract, decide, and hand each agency its waiting and
+    new drops; returns the counts.
+
+    A refused return file (or an agency's unreadable returns folder) holds back no handover:
+    the run ends failed after its deliveries, naming it, so it is seen.
+    """
     if not dry_run:
         for drop_id in seal.abandon_unsealed(run.store, run.run_id):
             run.logger.warning("Drop %s was never sealed (its run was killed): abandoned", drop_id)
+        # Before deciding: a dispute or complaint reported tonight holds its case back already.
+        now = returns.take_all(
+            run.store,
+            run.run_id,
+            agencies,
+            run.keys,
+            today=rules.today_berlin(),
+            timeout=run.config.run.timeout_seconds,
+            logger=run.logger,
+        )
+        taken.counts.update(now.counts)
+        taken.problems.extend(now.problems)
+        taken.unread += now.unread
     frames = extract(run.config, run.as_of)
     with scrub_logs(Scrubber.from_frames(frames), stage="flow 'handover'"):
-        return _decide_and_send(run, agencies, dry_run, delivered, frames)
+        try:
+            counts = _decide_and_send(run, agencies, dry_run, delivered, frames)
+        except HandoverError as exc:
+            if not taken.problems:
+                raise
+            kind = type(exc) if isinstance(exc, DeliveryError) else HandoverError
+            raise kind("\n".join([str(exc), *taken.problems])) from None
+    return counts | taken.counts
 
 
 def _decide_and_send(
@@ -238,7 +280,7 @@ def _decide_and_send(
     checked.enforce_share(max_share)
     frames = dict(checked.kept)
 
-    decision = decide(frames, run.config, run.as_of, run.store.in_drops())
+    decision = decide(frames, run.config, run.as_of, run.store.in_drops(), run.store.on_review())
     counts = decision.reason_counts()
     counts["quarantined.source"] = len(checked.quarantined)
     run.store.record_decisions(run.run_id, decision.reasons(), decision.cases["agency"], counts)

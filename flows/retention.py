@@ -50,4 +50,6 @@ def identifier_retention(config_path: str, dry_run: bool = False) -> dict[str, i
         "handovers_removed": result.handovers_removed,
         "decisions_removed": result.decisions_removed,
         "quarantine_removed": result.quarantine_removed,
+        "return_events_removed": result.return_events_removed,
+        "reviews_removed": result.reviews_removed,
     }

@@ -38,6 +38,7 @@ from handover.config_schema import (
     DeliveryTable,
     KeysTable,
     RetentionTable,
+    ReturnsTable,
     RouteTable,
     Rules,
     RunTable,
@@ -57,6 +58,7 @@ __all__ = [
     "Compliance",
     "Config",
     "KeySettings",
+    "ReturnsSettings",
     "Route",
     "Rules",
     "RunSettings",
@@ -83,6 +85,18 @@ class SftpEndpoint:
     user: str
     inbox: str
     known_hosts: Path
+
+
+@dataclass(frozen=True)
+class ReturnsSettings:
+    """Where an agency leaves its return files, and the key that must have signed them.
+
+    `folder` is on the agency's SFTP server (its `sftp` login); `signing_key` is the agency's
+    Ed25519 public key as `ssh-ed25519 AAAA…` (checked at load).
+    """
+
+    signing_key: str
+    folder: str = _default(ReturnsTable, "folder")
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,7 @@ class Agency:
     route: Route = field(default_factory=Route)
     rules: Rules = field(default_factory=Rules)
     columns_defaulted: bool = False
+    returns: ReturnsSettings | None = None  # None: the agency sends no return files
 
 
 @dataclass(frozen=True)
@@ -309,6 +324,9 @@ def _agency(name: str, table: AgencyTable, base: Path, rules: Rules) -> Agency:
             max_open_cents=route.max_open_cents,
         ),
         rules=rules.model_copy(update=own_rules),
+        returns=None
+        if table.returns is None
+        else ReturnsSettings(table.returns.signing_key, table.returns.folder),
     )
 
 

@@ -19,6 +19,8 @@ import pyrage
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
 from handover.contract import COLUMNS, REQUIRED_COLUMNS
+from handover.crypto.sshsig import public_key_line
+from handover.errors import SignatureError
 
 DEFAULT_CLAIM_SUBJECT = "Online-Bestellung {invoice_number} vom {order_date}"
 CLAIM_SUBJECT_FIELDS = frozenset({"invoice_number", "order_date", "invoice_date", "due_date"})
@@ -107,6 +109,17 @@ def _signer_identity(identity: str) -> str:
     return identity
 
 
+def _ssh_ed25519_key(line: str) -> str:
+    try:
+        return public_key_line(line)
+    except SignatureError:
+        # Never echo the value: a private key pasted by mistake must not reach a terminal log.
+        raise ValueError(
+            "is not an OpenSSH Ed25519 public key line ('ssh-ed25519 AAAA…', as `ssh-keygen -y "
+            "-f KEY` prints it); ask the agency for the public key it signs return files with"
+        ) from None
+
+
 def _agency_name(name: str) -> str:
     if not AGENCY_NAME.fullmatch(name):
         raise ValueError(
@@ -139,6 +152,7 @@ Seconds = Annotated[float, Strict(), Field(ge=0)]
 Country = Annotated[str, Strict(), AfterValidator(_country)]
 Currency = Annotated[str, Strict(), AfterValidator(_currency)]
 Recipient = Annotated[str, Strict(), AfterValidator(_age_recipient)]
+SshEd25519Key = Annotated[str, Strict(), AfterValidator(_ssh_ed25519_key)]
 AgencyName = Annotated[str, AfterValidator(_agency_name)]
 
 
@@ -285,6 +299,16 @@ class SftpTable(Table):
     """The file (OpenSSH format) pinning the agency's host key; relative to this file."""
 
 
+class ReturnsTable(Table):
+    signing_key: SshEd25519Key
+    """The agency's public SSH key that signs its return files, one line 'ssh-ed25519 AAAA…'
+    (its comment is ignored); a return file signed by any other key is refused. Confirm it
+    with the agency out of band. Required."""
+    folder: Text = "returns"
+    """The folder on the agency's SFTP server (the [agencies.NAME.sftp] login) where the agency
+    leaves return files; the shop moves each ingested one into its `processed/`."""
+
+
 class AgencyTable(Table):
     recipients: Annotated[tuple[Recipient, ...], Field(min_length=1)]
     """The agency's age recipients (public keys, 'age1…'); two during a key change. Required."""
@@ -306,6 +330,9 @@ class AgencyTable(Table):
     """Which of the cases it serves this agency takes (several agencies)."""
     rules: AgencyRulesTable = AgencyRulesTable()
     """This agency's own thresholds, applied after the global [rules]."""
+    returns: ReturnsTable | None = None
+    """Return files from this agency (payments, closures, disputes, complaints): where they are
+    and the key that signs them. Without it no return file is fetched from this agency."""
 
 
 class ConfigFile(Table):

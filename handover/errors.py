@@ -11,6 +11,8 @@ HandoverError
 ├── SignatureError           terminal: an SSHSIG signature is malformed, foreign or wrong
 ├── DropRefused              terminal: the agency tool refuses a drop; nothing was written
 │   └── AgeFileError         the payload is no age file we may decrypt (`failure` says why)
+├── ReturnRefused            terminal: an agency's return file failed a check (`check` names
+│                            which); nothing of it was ingested, it stays where it is
 ├── DeliveryError
 │   ├── HostKeyMismatch      terminal: unknown or changed SFTP host key
 │   └── TransientDeliveryError   retried with backoff
@@ -89,6 +91,18 @@ class AgeFileError(DropRefused):
     def __init__(self, failure: str, message: str) -> None:
         super().__init__(message)
         self.failure = failure
+
+
+class ReturnRefused(HandoverError):
+    """An agency's return file failed a check; nothing of it was ingested.
+
+    `check` names the check in one word (for the audit log): "file", "signature", "manifest",
+    "agency", "checksum", "decrypt", "rows", "unknown_case", "event_date", "conflict".
+    """
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
 
 
 class DeliveryError(HandoverError):

@@ -330,3 +330,52 @@ def test_a_bare_file_names_each_missing_setting_and_table(tmp_path):
         "source: required table is missing",
         "agencies: required table is missing",
     ]
+
+
+AGENCY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
+
+
+def test_an_agency_without_returns_sends_none_and_one_with_them_pins_its_key(tmp_path):
+    assert load_config(EXAMPLE).agencies[0].returns is None
+    path = tmp_path / "handover.toml"
+    path.write_text(
+        EXAMPLE.read_text()
+        + f'\n[agencies.inkasso-nord.returns]\nsigning_key = "{AGENCY_KEY} agency@nord"\n'
+    )
+    (agency,) = load_config(path).agencies
+    assert agency.returns is not None
+    assert agency.returns.signing_key == AGENCY_KEY  # the comment is not part of the key
+    assert agency.returns.folder == "returns"
+    # Return files are about what comes back, not what leaves: the policy hash stays.
+    assert load_config(path).policy_hash(agency) == load_config(EXAMPLE).policy_hash(
+        load_config(EXAMPLE).agencies[0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("returns", "message"),
+    [
+        ('signing_key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7"', "returns.signing_key: is not"),
+        ('signing_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAOh"', "returns.signing_key: is not"),
+        ('signing_key = "ssh-ed25519 AAAA" \nfoldr = "r"', "returns.foldr: unknown key; did you"),
+        ('folder = "returns"', "returns.signing_key: required setting is missing"),
+    ],
+)
+def test_returns_mistakes_name_the_key(tmp_path, returns, message):
+    path = tmp_path / "handover.toml"
+    path.write_text(EXAMPLE.read_text() + f"\n[agencies.inkasso-nord.returns]\n{returns}\n")
+    assert any(message in p for p in problems(path)), problems(path)
+
+
+def test_a_private_key_pasted_as_signing_key_is_never_echoed(tmp_path):
+    from handover.crypto.keys import openssh_ed25519_pair
+
+    private, _ = openssh_ed25519_pair("x")
+    secret = "".join(private.splitlines()[1:3])
+    path = tmp_path / "handover.toml"
+    path.write_text(
+        EXAMPLE.read_text() + f'\n[agencies.inkasso-nord.returns]\nsigning_key = "{secret}"\n'
+    )
+    found = "".join(problems(path))
+    assert "agencies.inkasso-nord.returns.signing_key: is not an OpenSSH" in found
+    assert secret[:30] not in found

@@ -3,8 +3,9 @@
 One automation, named `AUTOMATION`, on the Prefect server (open-source or Cloud): when a flow run
 of `FLOWS` ends in a state of type FAILED or CRASHED, its action sends `SUBJECT` and `BODY` to a
 notification block the team made (Custom Webhook, Slack, Teams, Sendgrid e-mail, …). That covers
-a night that failed, one stopped by validation (the quarantine share: `ValidationFailed`) and one
-that left a drop waiting (`DeliveryError` naming each agency): each ends the run Failed.
+a night that failed, one stopped by validation (the quarantine share: `ValidationFailed`), one
+that left a drop waiting (`DeliveryError` naming each agency) and one that refused an agency's
+return file (`ReturnRefused` naming it): each ends the run Failed.
 
 The templates render named fields only: the run's id, flow, deployment and state; the flow's own
 parameters `as_of`, `agency` and `dry_run`; and the run's failure message, which the flow builds
@@ -26,8 +27,8 @@ from typing import Any
 from handover.errors import PrefectApiError
 
 AUTOMATION = "handover: failed runs"
-# The flows of flows/: the nightly handover and the two retention flows.
-FLOWS = ("handover", "archive-retention", "identifier-retention")
+# The flows of flows/: the nightly handover, the returns flow and the two retention flows.
+FLOWS = ("handover", "returns", "archive-retention", "identifier-retention")
 STATE_TYPES = ("FAILED", "CRASHED")
 
 DESCRIPTION = (
@@ -52,6 +53,8 @@ BODY = """\
 {%- endif -%}
 {%- if error in ["DeliveryError", "HostKeyMismatch", "TransientDeliveryError"] -%}
 Delivery failed: the named agencies' cases wait for the next run (`handover drops list`).
+{%- elif error == "ReturnRefused" -%}
+Return file refused: nothing of it was ingested, it stays in the agency's folder; no handover waits.
 {%- elif error == "ValidationFailed" -%}
 Stopped by validation before anything was sent (`handover quarantine list --run {{ flow_run.id }}`).
 {%- elif flow_run.state.name == "Crashed" -%}

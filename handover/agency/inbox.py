@@ -292,16 +292,32 @@ class SftpInbox:
             inbox=path,
             known_hosts=Path(known_hosts or Path.home() / ".ssh" / "known_hosts"),
         )
+        return cls.at(endpoint, Path(client_key), location=url)
+
+    @classmethod
+    def at(
+        cls, endpoint: SftpEndpoint, client_key: Path, *, timeout: float = 30.0, location: str = ""
+    ) -> SftpInbox:
+        """The folder `endpoint.inbox` on `endpoint`, logged in as delivery logs in.
+
+        The shop's return files are read this way too (the folder is then the agency's returns
+        folder). Raises HostKeyMismatch, KeyFileError, DeliveryError as delivery does.
+        """
+        where = location or f"sftp://{endpoint.host}:{endpoint.port}/{endpoint.inbox}"
         # The shop's delivery code pins host keys; the agency's tool uses the very same policy.
         pkey = shop_sftp._load_client_key(Path(client_key))
-        client = shop_sftp._connect(endpoint, pkey, Path(client_key), 30.0)
+        client = shop_sftp._connect(endpoint, pkey, Path(client_key), timeout)
         try:
             sftp = client.open_sftp()
-            sftp.stat(path)
+            sftp.get_channel().settimeout(timeout)
+            sftp.stat(endpoint.inbox)
         except (OSError, paramiko.SSHException) as exc:
             client.close()
-            raise DeliveryError(f"{url}: cannot open the inbox ({type(exc).__name__})") from None
-        return cls(client, sftp, url, path)
+            missing = " (it does not exist)" if isinstance(exc, FileNotFoundError) else ""
+            raise DeliveryError(
+                f"{where}: cannot open the folder{missing} ({type(exc).__name__})"
+            ) from None
+        return cls(client, sftp, where, endpoint.inbox)
 
     def _remote(self, name: str) -> str:
         return posixpath.join(self.path, name)

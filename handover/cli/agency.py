@@ -1,4 +1,4 @@
-"""`handover agency add`, `rotate-recipient`, and the agency's tool `agency open`."""
+"""`handover agency add`, `rotate-recipient`, and the agency's tool: `agency open`, `return`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,26 @@ def register(commands: Any) -> None:
     opener.add_argument("--ssh-key", help="for sftp://: the private key to log in with")
     opener.add_argument("--keep", action="store_true", help="do not move drops to processed/")
     opener.set_defaults(func=cmd_agency_open)
+    back = agency.add_parser(
+        "return",
+        help="the agency's tool: build a signed, encrypted return file from a CSV of events",
+        description="Check every row of the CSV against schemas/agency_return_v1.json, encrypt "
+        "it to the shop's returns recipient and sign its manifest with the agency's key "
+        "(namespace handover-return). Writes <return_id>.csv.age, .manifest.json and "
+        ".manifest.json.sig into --out, the signature last; nothing is written when a row is "
+        "refused.",
+    )
+    back.add_argument("--csv", required=True, help="the events: a CSV with the contract's header")
+    back.add_argument("--agency", required=True, help="the name the shop knows the agency by")
+    back.add_argument(
+        "--shop-recipient",
+        required=True,
+        action="append",
+        help="the shop's returns recipient age1… (`handover keys show` at the shop)",
+    )
+    back.add_argument("--signing-key", required=True, help="the agency's Ed25519 private key")
+    back.add_argument("--out", required=True, help="folder to write into (e.g. the returns folder)")
+    back.set_defaults(func=cmd_agency_return)
 
 
 def cmd_agency_add(args: argparse.Namespace) -> int:
@@ -107,3 +127,20 @@ def cmd_agency_open(args: argparse.Namespace) -> int:
             refused = "REFUSED " if outcome.output is None else ""
             print(f"handover: {refused}{outcome.message}", file=sys.stderr)
     return 0 if all(o.ok for o in outcomes) else 1
+
+
+def cmd_agency_return(args: argparse.Namespace) -> int:
+    from handover.agency.returns import build_return
+
+    built = build_return(
+        Path(args.csv),
+        agency=args.agency,
+        shop_recipients=args.shop_recipient,
+        signing_key=Path(args.signing_key),
+        out_dir=Path(args.out),
+    )
+    kinds = ", ".join(f"{n} {event}" for event, n in built.events.items())
+    print(f"return file {built.return_id}: {built.event_count} events ({kinds})")
+    for path in built.files.files:
+        print(f"  {path}")
+    return 0

@@ -60,11 +60,17 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 def _keys_json(keys: Any, config: str) -> dict[str, Any]:
     """Fingerprints, public keys and key ids as fixed keys; null for a key not present."""
     from handover.config import load_key_settings
-    from handover.crypto.keys import ARCHIVE_KEY, SFTP_CLIENT_KEY, SIGNING_KEY, openssh_fingerprint
+    from handover.crypto.keys import (
+        ARCHIVE_KEY,
+        RETURNS_KEY,
+        SFTP_CLIENT_KEY,
+        SIGNING_KEY,
+        openssh_fingerprint,
+    )
     from handover.crypto.sshsig import MANIFEST_NAMESPACE, allowed_signers_line
 
     folder = keys.check_directory()
-    signing = sftp = archive = pseudonym = signers = None
+    signing = sftp = archive = returns = pseudonym = signers = None
     if (folder / f"{SIGNING_KEY}.pub").exists():
         public = keys.signing_public_key()
         signing = {"fingerprint": openssh_fingerprint(public), "public_key": public.strip()}
@@ -76,6 +82,8 @@ def _keys_json(keys: Any, config: str) -> dict[str, Any]:
         sftp = {"fingerprint": openssh_fingerprint(public), "public_key": public.strip()}
     if (folder / ARCHIVE_KEY).exists():
         archive = {"recipient": keys.archive_recipient()}
+    if (folder / RETURNS_KEY).exists():
+        returns = {"recipient": keys.returns_recipient()}
     ids = keys.pseudonym_key_ids()
     if ids:
         active = keys.active_pseudonym_key().key_id
@@ -85,6 +93,7 @@ def _keys_json(keys: Any, config: str) -> dict[str, Any]:
         "signing": signing,
         "sftp_client": sftp,
         "archive": archive,
+        "returns": returns,
         "pseudonym": pseudonym,
         "allowed_signers": signers,
     }

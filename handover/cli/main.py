@@ -1,9 +1,9 @@
 """The `handover` console script.
 
 Each command group lives in its own module (`runs`, `demo`, `compliance`, `policy`, `audit`,
-`keys`, `agency`, `retention`), which registers its commands here. Commands import their heavy
-machinery (Prefect, Great Expectations) only when they run, so `handover explain` or `handover
-audit verify` answer at once.
+`keys`, `agency`, `returns`, `retention`), which registers its commands here. Commands import
+their heavy machinery (Prefect, Great Expectations) only when they run, so `handover explain` or
+`handover audit verify` answer at once.
 """
 
 from __future__ import annotations
@@ -14,7 +14,18 @@ import sys
 from collections.abc import Sequence
 
 import handover.cli.alerts as alerts
-from handover.cli import agency, audit, compliance, demo, keys, policy, retention, runs, source
+from handover.cli import (
+    agency,
+    audit,
+    compliance,
+    demo,
+    keys,
+    policy,
+    retention,
+    returns,
+    runs,
+    source,
+)
 from handover.cli.common import quiet_analytics
 from handover.cli.exits import BUG, EPILOG, ERROR, OK, UNVERIFIABLE
 from handover.errors import AuditUnverifiable, HandoverError
@@ -33,7 +44,20 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action=_Version, help="print the installed version and exit")
     commands = top.add_subparsers(dest="command", required=True)
-    for group in (runs, source, demo, compliance, policy, audit, keys, agency, retention, alerts):
+    groups = (
+        runs,
+        source,
+        demo,
+        compliance,
+        policy,
+        audit,
+        keys,
+        agency,
+        returns,
+        retention,
+        alerts,
+    )
+    for group in groups:
         group.register(commands)
     return top
 

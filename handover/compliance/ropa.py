@@ -82,7 +82,8 @@ def retention_lines(identifier_years: int, archive_days: int) -> list[str]:
         "of business letters sent (§ 257 HGB, § 147 AO)"
     )
     return [
-        "- Invoice and customer ids in the audit log, consent log and case register: "
+        "- Invoice and customer ids in the audit log, consent log, case register and the "
+        "agencies' return events: "
         f"{identifier_years} years after the end of the year of handover "
         "(`[retention] identifier_years`); then erased by `handover retention run`.",
         f"  At least {MINIMUM_IDENTIFIER_YEARS} years, the regular limitation period (§§ 195, "
@@ -148,6 +149,15 @@ def ropa_markdown(
             f"- Cases served: currencies {', '.join(agency.currencies)}; "
             f"countries {', '.join(agency.countries)}",
             f"- Policy hash: `{config.policy_hash(agency)}`",
+            *(
+                [
+                    "- Returns from the agency: ids, event codes, dates and amounts of what became "
+                    "of its cases (schemas/agency_return_v1.json; no free text), signed with its "
+                    "pinned key and encrypted to the shop's returns key"
+                ]
+                if agency.returns is not None
+                else []
+            ),
             "",
             "| category | columns |",
             "|---|---|",

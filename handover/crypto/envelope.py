@@ -108,9 +108,88 @@ def seal(
             )
 
     source = io.BytesIO(csv) if isinstance(csv, bytes | bytearray | memoryview) else csv
+    digest = _write_signed(
+        source,
+        [*parsed, archive],
+        signer,
+        MANIFEST_NAMESPACE,
+        manifest,
+        (payload, manifest_path, signature_path),
+    )
+    return Drop(
+        drop_id=drop_id,
+        directory=directory,
+        payload=payload,
+        manifest=manifest_path,
+        signature=signature_path,
+        payload_sha256=digest.hexdigest,
+        case_count=case_count,
+    )
+
+
+@dataclass(frozen=True)
+class SignedFiles:
+    """An encrypted payload, its manifest and the signature over it, complete on disk."""
+
+    payload: Path
+    manifest: Path
+    signature: Path
+    payload_sha256: str
+
+    @property
+    def files(self) -> tuple[Path, Path, Path]:
+        """The files in the order they were written: the signature last."""
+        return (self.payload, self.manifest, self.signature)
+
+
+def seal_signed(
+    csv: bytes,
+    *,
+    recipients: Sequence[str],
+    signer: Signer,
+    namespace: str,
+    out_dir: Path,
+    name: str,
+    manifest: Mapping[str, Any],
+) -> SignedFiles:
+    """Write `<name>.csv.age` (`csv` encrypted to `recipients`), `<name>.manifest.json`
+    (`manifest` plus its `payload` entry) and its signature in `namespace`, into `out_dir`.
+
+    The drop's layout for other senders (an agency's return file): each file appears complete
+    under its name or not at all, the signature last, and no existing file is ever replaced.
+    """
+    _check_drop_id(name)
+    parsed = _parse_recipients(recipients)
+    if "payload" in manifest:
+        raise EnvelopeError(f"{name}: manifest must not set 'payload'; it is added here")
+    directory = Path(out_dir)
+    paths = (
+        directory / f"{name}{PAYLOAD_SUFFIX}",
+        directory / f"{name}{MANIFEST_SUFFIX}",
+        directory / f"{name}{SIGNATURE_SUFFIX}",
+    )
+    if not directory.is_dir():
+        raise EnvelopeError(f"{directory} is not a folder; create it or choose another")
+    for path in paths:
+        if path.exists() or path.is_symlink():
+            raise EnvelopeError(f"{path} already exists: it is never replaced; use a new name")
+    digest = _write_signed(io.BytesIO(csv), parsed, signer, namespace, manifest, paths)
+    return SignedFiles(*paths, payload_sha256=digest.hexdigest)
+
+
+def _write_signed(
+    source: BinaryIO,
+    recipients: list[x25519.Recipient],
+    signer: Signer,
+    namespace: str,
+    manifest: Mapping[str, Any],
+    paths: tuple[Path, Path, Path],
+) -> _Digest:
+    """Encrypt, write the manifest with its payload entry, sign it: all files or none."""
+    payload, manifest_path, signature_path = paths
     written: list[Path] = []
     try:
-        digest = _write_atomic(payload, lambda sink: _encrypt(source, sink, [*parsed, archive]))
+        digest = _write_atomic(payload, lambda sink: _encrypt(source, sink, recipients))
         written.append(payload)
         crash_point("payload_sealed")
         document = dict(manifest)
@@ -123,7 +202,7 @@ def seal(
         manifest_bytes = _manifest_json(document)
         _write_atomic(manifest_path, lambda sink: sink.write(manifest_bytes))
         written.append(manifest_path)
-        signature = signer.sign(manifest_bytes, MANIFEST_NAMESPACE)
+        signature = signer.sign(manifest_bytes, namespace)
         _write_atomic(signature_path, lambda sink: sink.write(signature))
         written.append(signature_path)
     except BaseException:
@@ -132,16 +211,8 @@ def seal(
             with contextlib.suppress(OSError):
                 path.unlink()
         raise
-    _fsync_dir(directory)
-    return Drop(
-        drop_id=drop_id,
-        directory=directory,
-        payload=payload,
-        manifest=manifest_path,
-        signature=signature_path,
-        payload_sha256=digest.hexdigest,
-        case_count=case_count,
-    )
+    _fsync_dir(payload.parent)
+    return digest
 
 
 def _encrypt(source: BinaryIO, sink: _HashingFile, recipients: list[x25519.Recipient]) -> None:

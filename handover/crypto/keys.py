@@ -5,6 +5,8 @@ Layout (directory mode 0700, private files 0600):
   signing_ed25519.pub      its public half, for the agencies' allowed_signers files
   archive.age              age X25519 identity of the shop's archive; every payload is encrypted
                            to its recipient too, so the shop can prove what it sent
+  returns.age              age X25519 identity that opens the agencies' return files; agencies
+                           encrypt to its recipient (one job per key: it never opens a drop)
   pseudonym-<id>.key       HMAC keys behind case_ref, 32 random bytes as hex; <id> is the first
                            8 hex digits of the key's SHA-256, so a file cannot carry a wrong id
   pseudonym.active         the id of the key new case_refs are made with
@@ -37,6 +39,7 @@ from handover.errors import KeyFileError
 
 SIGNING_KEY = "signing_ed25519"
 ARCHIVE_KEY = "archive.age"
+RETURNS_KEY = "returns.age"
 PSEUDONYM_KEY = "pseudonym.key"  # the single key of directories made before rotation
 PSEUDONYM_ACTIVE = "pseudonym.active"
 PSEUDONYM_PREFIX = "pseudonym-"
@@ -179,18 +182,15 @@ class KeyDirectory:
 
     def archive_recipient(self) -> str:
         """The archive's age recipient (`age1…`), derived from its identity."""
-        file = self.archive_identity()
-        lines = file.read_text(encoding="ascii").splitlines()
-        keys = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-        try:
-            if len(keys) != 1:
-                raise ValueError
-            return str(x25519.Identity.from_str(keys[0]).to_public())
-        except (pyrage.IdentityError, ValueError):
-            raise KeyFileError(
-                f"key file {file} must hold exactly one age X25519 identity "
-                "('AGE-SECRET-KEY-1…'); restore it from backup"
-            ) from None
+        return str(_one_identity(self.archive_identity()).to_public())
+
+    def returns_identity(self) -> Path:
+        """The age identity file that opens the agencies' return files."""
+        return self.private_file(RETURNS_KEY)
+
+    def returns_recipient(self) -> str:
+        """The recipient (`age1…`) agencies encrypt return files to, derived from its identity."""
+        return str(_one_identity(self.returns_identity()).to_public())
 
     def sftp_client_key(self) -> Path:
         """The SFTP client's private key file."""
@@ -217,15 +217,16 @@ class KeyDirectory:
                 write_private(file, private)
                 file.with_name(f"{name}.pub").write_text(public, encoding="ascii")
                 created.append(file)
-        archive = self.path / ARCHIVE_KEY
-        if not archive.exists():
-            identity = x25519.Identity.generate()
-            created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-            write_private(
-                archive,
-                f"# created: {created_at}\n# public key: {identity.to_public()}\n{identity}\n",
-            )
-            created.append(archive)
+        for name in (ARCHIVE_KEY, RETURNS_KEY):
+            file = self.path / name
+            if not file.exists():
+                identity = x25519.Identity.generate()
+                created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+                write_private(
+                    file,
+                    f"# created: {created_at}\n# public key: {identity.to_public()}\n{identity}\n",
+                )
+                created.append(file)
         return created
 
     def fingerprints(self) -> dict[str, str]:
@@ -236,6 +237,8 @@ class KeyDirectory:
             result[SIGNING_KEY] = openssh_fingerprint(public.read_text(encoding="ascii"))
         if (self.path / ARCHIVE_KEY).exists():
             result[ARCHIVE_KEY] = "recipient " + self.archive_recipient()
+        if (self.path / RETURNS_KEY).exists():
+            result[RETURNS_KEY] = "recipient " + self.returns_recipient()
         ids = self.pseudonym_key_ids()
         if ids:
             active = self.active_pseudonym_key().key_id
@@ -336,6 +339,21 @@ def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(text)
+
+
+def _one_identity(file: Path) -> x25519.Identity:
+    """The single age X25519 identity in `file` (comments aside)."""
+    lines = file.read_text(encoding="ascii").splitlines()
+    keys = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    try:
+        if len(keys) != 1:
+            raise ValueError
+        return x25519.Identity.from_str(keys[0])
+    except (pyrage.IdentityError, ValueError):
+        raise KeyFileError(
+            f"key file {file} must hold exactly one age X25519 identity "
+            "('AGE-SECRET-KEY-1…'); restore it from backup"
+        ) from None
 
 
 def _read_hex_key(file: Path) -> bytes:

@@ -163,6 +163,17 @@ def verifier(public_key_line: str, namespace: str) -> Callable[[bytes, bytes], N
     return lambda data, signature: verify(data, signature, public_key_line, namespace)
 
 
+def public_key_line(line: str) -> str:
+    """`line` (an OpenSSH Ed25519 public key line) as `ssh-ed25519 AAAA…`, without its comment.
+
+    Raises SignatureError for anything else (never quoting it: it may be a pasted secret).
+    """
+    parts = str(line).split()
+    if len(parts) < 2 or parts[0] != KEY_TYPE:
+        raise SignatureError(f"not an OpenSSH '{KEY_TYPE} AAAA…' public key line")
+    return _public_blob_line(_parse_public_key(line))
+
+
 def allowed_signers_line(principal: str, public_key_line: str, namespace: str) -> str:
     """The `allowed_signers` line that lets `ssh-keygen -Y verify -I principal` accept the key."""
     if not principal or any(c.isspace() or c in '",' for c in principal):

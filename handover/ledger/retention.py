@@ -8,7 +8,9 @@ year − years): everything recorded before it goes. What goes:
   their salted digests, and `audit verify` reports them as erased);
 - the ids in the consent log of drops delivered before the cut-off;
 - the case register: `handovers` rows of those drops, `decisions` and `quarantine` rows of runs
-  before it.
+  before it;
+- the events of the agencies' return files recorded before it, and the review holds released
+  before it (a hold still in force stays).
 
 Drops, runs, counts, pseudonyms and the chain itself stay: they hold no identifiers. The sealed
 drops in the outbox follow their own period (`[archive] retention_days`, `retention drops`).
@@ -24,7 +26,16 @@ import sqlalchemy as sa
 
 from handover.ledger import audit
 from handover.ledger.consent_log import consent_log
-from handover.ledger.store import StateStore, decisions, drops, handovers, quarantine, runs
+from handover.ledger.store import (
+    StateStore,
+    decisions,
+    drops,
+    handovers,
+    quarantine,
+    return_events,
+    reviews,
+    runs,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,8 @@ class RetentionResult:
     decisions_removed: int
     quarantine_removed: int
     dry_run: bool
+    return_events_removed: int = 0
+    reviews_removed: int = 0
 
     def lines(self) -> list[str]:
         """Console lines."""
@@ -49,6 +62,8 @@ class RetentionResult:
             f"  case-register rows (handovers) {verb}: {self.handovers_removed}",
             f"  decisions {verb}: {self.decisions_removed}",
             f"  quarantined cases {verb}: {self.quarantine_removed}",
+            f"  events of return files {verb}: {self.return_events_removed}",
+            f"  released review holds {verb}: {self.reviews_removed}",
         ]
 
 
@@ -90,6 +105,10 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
             decisions_removed=_count(conn, decisions, decisions.c.run_id.in_(old_runs)),
             quarantine_removed=_count(conn, quarantine, quarantine.c.run_id.in_(old_runs)),
             dry_run=dry_run,
+            return_events_removed=_count(conn, return_events, return_events.c.ingested_at < before),
+            reviews_removed=_count(
+                conn, reviews, reviews.c.status == "released", reviews.c.released_at < before
+            ),
         )
     if dry_run:
         return result
@@ -106,6 +125,8 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
             "handovers_removed": result.handovers_removed,
             "decisions_removed": result.decisions_removed,
             "quarantine_removed": result.quarantine_removed,
+            "return_events_removed": result.return_events_removed,
+            "reviews_removed": result.reviews_removed,
         },
     )
     return result

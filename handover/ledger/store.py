@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from handover.crypto.sshsig import AUDIT_NAMESPACE, Signer
 from handover.errors import ConfigError, LedgerConflict, RunLocked
 from handover.ledger import audit, consent_log, guards, lease
 from handover.ledger.database import create_engine, lock_schema, write_transaction
+from handover.returns.contract import CLOSING_EVENTS, PAYMENT_EVENTS, REVIEW_EVENTS
 
 if TYPE_CHECKING:  # only a run passes DataFrames: reading the store needs no pandas
     import pandas as pd
@@ -113,6 +114,64 @@ quarantine = sa.Table(
     sa.Column("suite", sa.Text, primary_key=True),
     sa.Column("reasons", sa.Text, nullable=False),  # comma-separated quarantine reason codes
 )
+# Returns (agency → shop): the return files ingested and their events, keyed so that the same
+# file or the same event twice changes nothing; the cases put on review by a dispute or a
+# complaint. Ids, event codes, dates and amounts: no personal data.
+return_files = sa.Table(
+    "return_files",
+    metadata,
+    sa.Column("agency", sa.Text, primary_key=True),
+    sa.Column("return_id", sa.Text, primary_key=True),
+    sa.Column("manifest_sha256", sa.Text, nullable=False),  # of the signed manifest
+    sa.Column("event_count", sa.Integer, nullable=False),
+    sa.Column("new_events", sa.Integer, nullable=False),  # the rest had been ingested before
+    sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), nullable=False),
+    sa.Column("ingested_at", sa.Text, nullable=False),
+)
+return_events = sa.Table(
+    "return_events",
+    metadata,
+    sa.Column("agency", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),  # the agency's id: one event, once
+    sa.Column("return_id", sa.Text, nullable=False),
+    sa.Column("invoice_id", sa.Text, nullable=False),
+    sa.Column("case_ref", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("event_date", sa.Text, nullable=False),  # ISO date
+    sa.Column("amount_cents", sa.BigInteger),  # payment and closed_paid only
+    sa.Column("currency", sa.Text),
+    sa.Column("ingested_at", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["agency", "return_id"], ["return_files.agency", "return_files.return_id"]
+    ),
+    sa.CheckConstraint(
+        "event IN ('payment', 'closed_paid', 'closed_uncollectable', 'address_unknown', "
+        "'disputed_by_debtor', 'instalment_agreed', 'complaint', 'returned')",
+        name="return_events_event",
+    ),
+    sa.CheckConstraint(
+        "(event IN ('payment', 'closed_paid') AND amount_cents IS NOT NULL AND amount_cents >= 0"
+        " AND currency IS NOT NULL) OR (event NOT IN ('payment', 'closed_paid') AND "
+        "amount_cents IS NULL AND currency IS NULL)",
+        name="return_events_amount",
+    ),
+)
+sa.Index("return_events_invoice", return_events.c.invoice_id)
+sa.Index("return_events_date", return_events.c.event_date)
+# A case on review is never handed over again until `handover release` (rule 16, on_review).
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),  # on_review | released
+    sa.Column("agency", sa.Text, nullable=False),  # who reported it
+    sa.Column("event_id", sa.Text, nullable=False),  # the event that put it on review
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("since", sa.Text, nullable=False),
+    sa.Column("released_at", sa.Text),
+    sa.Column("release_reason", sa.Text),  # a code of handover.returns.review.RELEASE_REASONS
+    sa.CheckConstraint("status IN ('on_review', 'released')", name="reviews_status"),
+)
 ledger_meta = sa.Table(
     "ledger_meta",
     metadata,
@@ -144,6 +203,32 @@ class PreparedDrop:
     files: tuple[Path, ...]
     case_count: int
     status: str = "prepared"
+
+
+@dataclass(frozen=True)
+class CaseAtAgency:
+    """A case a delivered drop took to an agency: its invoice, and the drop's as_of."""
+
+    invoice_id: str
+    handed_over_on: str  # ISO date
+
+
+@dataclass(frozen=True)
+class ReturnIngested:
+    """What recording one return file did; `already` is when it was ingested before."""
+
+    new_events: int
+    duplicates: int
+    put_on_review: int
+    already: str | None = None
+
+
+# The columns that make two events with the same event_id the same event.
+_EVENT_CONTENT = ("invoice_id", "event", "event_date", "amount_cents", "currency")
+# What an event's audit entry holds; its invoice id goes into the erasable side table.
+_EVENT_AUDITED = ("event_id", "case_ref", "event", "event_date", "amount_cents", "currency")
+# Ids per IN (…) list: SQLite allows 32766 bound parameters, PostgreSQL 65535.
+_IN_CHUNK = 10_000
 
 
 class StateStore:
@@ -634,6 +719,12 @@ class StateStore:
                 conn.execute(handovers.delete().where(handovers.c.drop_id.in_(drop_ids)))
             conn.execute(decisions.delete().where(decisions.c.run_id.in_(old_runs)))
             conn.execute(quarantine.delete().where(quarantine.c.run_id.in_(old_runs)))
+            conn.execute(return_events.delete().where(return_events.c.ingested_at < runs_before))
+            conn.execute(
+                reviews.delete().where(
+                    reviews.c.status == "released", reviews.c.released_at < runs_before
+                )
+            )
             self._append_closed(conn, run_id, [audit.Entry(run_id, "retention_run", data)])
 
     # ----------------------------------------------------------------------- reading
@@ -756,6 +847,291 @@ class StateStore:
                 witnessed=witnessed,
                 running=self.is_running,
             )
+
+    # ----------------------------------------------------------------------- returns
+
+    def cases_at_agency(self, agency: str, case_refs: Iterable[str]) -> dict[str, CaseAtAgency]:
+        """The cases among `case_refs` that a delivered drop took to `agency`, by case_ref."""
+        refs = sorted(set(case_refs))
+        found: dict[str, CaseAtAgency] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(refs), _IN_CHUNK):
+                query = (
+                    sa.select(handovers.c.case_ref, handovers.c.invoice_id, drops.c.as_of)
+                    .join(drops, drops.c.drop_id == handovers.c.drop_id)
+                    .join(
+                        delivered_cases,
+                        (delivered_cases.c.invoice_id == handovers.c.invoice_id)
+                        & (delivered_cases.c.drop_id == handovers.c.drop_id),
+                    )
+                    .where(
+                        drops.c.agency == agency,
+                        handovers.c.case_ref.in_(refs[start : start + _IN_CHUNK]),
+                    )
+                )
+                for row in conn.execute(query):
+                    found[row.case_ref] = CaseAtAgency(row.invoice_id, row.as_of)
+        return found
+
+    def return_file(self, agency: str, return_id: str) -> dict[str, Any] | None:
+        """What the ledger recorded of an ingested return file, or None."""
+        query = sa.select(return_files).where(
+            return_files.c.agency == agency, return_files.c.return_id == return_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return row._asdict() if row is not None else None
+
+    def ingest_return(
+        self,
+        run_id: str,
+        *,
+        agency: str,
+        return_id: str,
+        manifest_sha256: str,
+        events: Sequence[Mapping[str, Any]],
+    ) -> ReturnIngested:
+        """Record a return file's events once, each audited, in one transaction.
+
+        `events` are rows of `return_events` without agency, return_id and ingested_at (so:
+        event_id, invoice_id, case_ref, event, event_date, amount_cents, currency). The same
+        file again (same signed manifest) changes nothing; an event_id ingested before with the
+        same content is skipped; one with other content, or a different file under an id
+        ingested before, raises LedgerConflict and nothing is recorded. The primary keys keep
+        every event, and every file, once even against a concurrent writer. A dispute or a
+        complaint puts its case on review (again, if it had been released).
+        """
+        moment = now()
+        what = f"return file {return_id} of agency {agency}"
+        with self.transaction() as conn:
+            self._require_lease(conn, run_id)
+            before = conn.execute(
+                sa.select(return_files).where(
+                    return_files.c.agency == agency, return_files.c.return_id == return_id
+                )
+            ).first()
+            if before is not None:
+                if before.manifest_sha256 != manifest_sha256:
+                    raise LedgerConflict(
+                        f"{what}: a different return file under an id ingested on "
+                        f"{before.ingested_at}; nothing of it was ingested: ask the agency to "
+                        "send it under a new return id"
+                    )
+                return ReturnIngested(0, len(events), 0, before.ingested_at)
+            ids = [e["event_id"] for e in events]
+            known: dict[str, Any] = {}
+            for start in range(0, len(ids), _IN_CHUNK):
+                query = sa.select(return_events).where(
+                    return_events.c.agency == agency,
+                    return_events.c.event_id.in_(ids[start : start + _IN_CHUNK]),
+                )
+                known |= {row.event_id: row for row in conn.execute(query)}
+            clashes = [
+                number
+                for number, e in enumerate(events, 1)
+                if e["event_id"] in known
+                and any(getattr(known[e["event_id"]], k) != e[k] for k in _EVENT_CONTENT)
+            ]
+            if clashes:
+                rows = ", ".join(map(str, clashes[:10])) + (" …" if len(clashes) > 10 else "")
+                raise LedgerConflict(
+                    f"{what}: row(s) {rows} reuse an event_id ingested before for a different "
+                    "event; nothing of the file was ingested: an event_id names one event"
+                )
+            new = [dict(e) for e in events if e["event_id"] not in known]
+            conn.execute(
+                return_files.insert().values(
+                    agency=agency,
+                    return_id=return_id,
+                    manifest_sha256=manifest_sha256,
+                    event_count=len(events),
+                    new_events=len(new),
+                    run_id=run_id,
+                    ingested_at=moment,
+                )
+            )
+            try:
+                if new:
+                    conn.execute(
+                        return_events.insert(),
+                        [
+                            {**e, "agency": agency, "return_id": return_id, "ingested_at": moment}
+                            for e in new
+                        ],
+                    )
+            except sa.exc.IntegrityError:
+                raise LedgerConflict(
+                    f"{what}: an event of it was recorded meanwhile by another writer; nothing "
+                    "was ingested, the next run takes the file again"
+                ) from None
+            on_review = self._put_on_review(conn, agency, new, moment)
+            entries = [
+                audit.Entry(
+                    run_id,
+                    "return_ingested",
+                    {
+                        "agency": agency,
+                        "return_id": return_id,
+                        "manifest_sha256": manifest_sha256,
+                        "events": len(events),
+                        "new_events": len(new),
+                        "duplicates": len(events) - len(new),
+                    },
+                )
+            ]
+            entries += [
+                audit.Entry(
+                    run_id,
+                    "return_event",
+                    {
+                        "agency": agency,
+                        "return_id": return_id,
+                        **{k: e[k] for k in _EVENT_AUDITED},
+                    },
+                    identifiers={"invoice_id": e["invoice_id"]},
+                )
+                for e in new
+            ]
+            entries += [
+                audit.Entry(
+                    run_id,
+                    "case_on_review",
+                    {"agency": agency, "event_id": e["event_id"], "event": e["event"]},
+                    identifiers={"invoice_id": e["invoice_id"]},
+                )
+                for e in on_review
+            ]
+            audit.append(conn, entries)
+        return ReturnIngested(len(new), len(events) - len(new), len(on_review), None)
+
+    def _put_on_review(
+        self, conn: sa.Connection, agency: str, events: list[dict[str, Any]], moment: str
+    ) -> list[dict[str, Any]]:
+        """Put the cases of dispute and complaint events on review; the events that did so."""
+        latest = {e["invoice_id"]: e for e in events if e["event"] in REVIEW_EVENTS}
+        if not latest:
+            return []
+        held = set(
+            conn.execute(
+                sa.select(reviews.c.invoice_id).where(
+                    reviews.c.invoice_id.in_(list(latest)), reviews.c.status == "on_review"
+                )
+            ).scalars()
+        )
+        fresh = [e for invoice, e in latest.items() if invoice not in held]
+        values = [
+            {
+                "invoice_id": e["invoice_id"],
+                "status": "on_review",
+                "agency": agency,
+                "event_id": e["event_id"],
+                "event": e["event"],
+                "since": moment,
+                "released_at": None,
+                "release_reason": None,
+            }
+            for e in fresh
+        ]
+        if values:
+            # A released case disputed again goes back on review: its old row is replaced.
+            conn.execute(
+                reviews.delete().where(reviews.c.invoice_id.in_([v["invoice_id"] for v in values]))
+            )
+            conn.execute(reviews.insert(), values)
+        return fresh
+
+    def record_return_refused(self, run_id: str, agency: str, return_id: str, check: str) -> None:
+        """Audit that a return file was refused (`check` names which check; no message)."""
+        data = {"agency": agency, "return_id": return_id, "check": check}
+        with self.transaction() as conn:
+            audit.append(conn, [audit.Entry(run_id, "return_refused", data)])
+
+    def on_review(self) -> set[str]:
+        """Invoice ids on review (a dispute or complaint reported, not released): rule 16."""
+        query = sa.select(reviews.c.invoice_id).where(reviews.c.status == "on_review")
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def release_review(self, command_id: str, invoice_id: str, reason: str) -> dict[str, Any]:
+        """`handover release`: take a case off review, audited and closed with a checkpoint.
+
+        `reason` is a code (`handover.returns.review.RELEASE_REASONS`), never free text. Returns
+        the review as it was; LedgerConflict for a case that is not on review.
+        """
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(reviews).where(reviews.c.invoice_id == invoice_id)).first()
+            if row is None or row.status != "on_review":
+                state = "was released on " + str(row.released_at) if row else "never was"
+                raise LedgerConflict(
+                    f"invoice {invoice_id} is not on review (it {state}); nothing was changed. "
+                    "`handover explain` shows why a case is held back"
+                )
+            conn.execute(
+                reviews.update()
+                .where(reviews.c.invoice_id == invoice_id, reviews.c.status == "on_review")
+                .values(status="released", released_at=now(), release_reason=reason)
+            )
+            entry = audit.Entry(
+                command_id,
+                "review_released",
+                {
+                    "reason": reason,
+                    "agency": row.agency,
+                    "event_id": row.event_id,
+                    "event": row.event,
+                    "on_review_since": row.since,
+                },
+                identifiers={"invoice_id": invoice_id},
+            )
+            self._append_closed(conn, command_id, [entry])
+        return row._asdict()
+
+    def closed_by_agency(self, agency: str | None = None) -> set[str]:
+        """Invoice ids whose case an agency closed or returned (`contract.CLOSING_EVENTS`:
+        closed_paid, closed_uncollectable, returned), as reported in its return files.
+
+        Such a case is no longer open at the agency, whatever it reports later. `agency` limits
+        it to the cases that agency reported closed.
+        """
+        query = sa.select(return_events.c.invoice_id).where(
+            return_events.c.event.in_(CLOSING_EVENTS)
+        )
+        if agency is not None:
+            query = query.where(return_events.c.agency == agency)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query.distinct()).scalars())
+
+    def agency_payments(
+        self, start: dt.date, end: dt.date, agency: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Payments the agencies reported (payment, closed_paid) with an event date from
+        `start` to `end` inclusive, oldest first: ids, dates and amounts."""
+        query = (
+            sa.select(
+                return_events.c.invoice_id,
+                return_events.c.agency,
+                return_events.c.event,
+                return_events.c.event_date,
+                return_events.c.amount_cents,
+                return_events.c.currency,
+                return_events.c.event_id,
+                return_events.c.return_id,
+            )
+            .where(
+                return_events.c.event.in_(PAYMENT_EVENTS),
+                return_events.c.event_date >= start.isoformat(),
+                return_events.c.event_date <= end.isoformat(),
+            )
+            .order_by(
+                return_events.c.event_date,
+                return_events.c.agency,
+                return_events.c.event_id,
+            )
+        )
+        if agency is not None:
+            query = query.where(return_events.c.agency == agency)
+        with self.engine.connect() as conn:
+            return [row._asdict() for row in conn.execute(query)]
 
 
 _CUTOFF_KEYS = ("cutoff", "identifier_years")

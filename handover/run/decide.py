@@ -89,10 +89,13 @@ def decide(
     rules: Rules,
     agencies: Sequence[Agency],
     handed_over: Iterable[str] = (),
+    on_review: Iterable[str] = (),
 ) -> Decision:
     """Apply the rules and routing to every case in `frames` (as `source.extract` returns them).
 
-    `cases` gets an `agency` column: the agency the case is routed to, or None.
+    `handed_over` are the invoices in a drop already (rule 10), `on_review` those an agency
+    reported disputed or complained about and nobody released yet (rule 16). `cases` gets an
+    `agency` column: the agency the case is routed to, or None.
     """
     check_as_of(as_of)
     customers = frames["customers"].set_index("customer_id")
@@ -135,6 +138,7 @@ def decide(
         )
     failed["no_agency"] = routed == NO_AGENCY
     failed["ambiguous_route"] = routed == AMBIGUOUS
+    failed["on_review"] = cases.index.isin(pd.Index(list(on_review)))
     cases["agency"] = routed.where(~routed.isin([NO_AGENCY, AMBIGUOUS]), None)
     return Decision(as_of=as_of, cases=cases.join(failed.astype(bool)))
 

@@ -44,6 +44,11 @@ def _folded(column: sa.ColumnClause[Any]) -> sa.ColumnElement[str]:
 
 def _ids(source_url: str, table: str, query: sa.Select[Any]) -> tuple[str, ...]:
     """The first column of `query` on the shop database, as sorted distinct text."""
+    return tuple(sorted({str(row[0]) for row in _rows(source_url, table, [query])}))
+
+
+def _rows(source_url: str, table: str, queries: list[sa.Select[Any]]) -> list[sa.Row[Any]]:
+    """The rows of `queries` on the shop database, in one connection."""
     engine = create_engine(source_url)
     database = engine.url.database or ":memory:"
     if engine.url.get_backend_name() == "sqlite" and not (
@@ -53,7 +58,7 @@ def _ids(source_url: str, table: str, query: sa.Select[Any]) -> tuple[str, ...]:
         raise SourceError(f"the shop database {database} does not exist; check source.url")
     try:
         with engine.connect() as conn:
-            return tuple(sorted({str(value) for value in conn.execute(query).scalars()}))
+            return [row for query in queries for row in conn.execute(query)]
     except sa.exc.DBAPIError as exc:
         # The driver's message may quote the text looked up; only its type is named.
         raise SourceError(
@@ -63,6 +68,17 @@ def _ids(source_url: str, table: str, query: sa.Select[Any]) -> tuple[str, ...]:
         ) from None
     finally:
         engine.dispose()
+
+
+def invoice_numbers(source_url: str, invoice_ids: list[str]) -> dict[str, str]:
+    """The invoice number of each of `invoice_ids` the shop database has, by invoice id."""
+    column = _text(_invoices.c.invoice_id)
+    chunks = [invoice_ids[i : i + 10_000] for i in range(0, len(invoice_ids), 10_000)]
+    queries = [
+        sa.select(column, _text(_invoices.c.invoice_number)).where(column.in_(chunk))
+        for chunk in chunks
+    ]
+    return {str(row[0]): str(row[1]) for row in _rows(source_url, "invoices", queries)}
 
 
 def find_invoices(source_url: str, text: str) -> InvoiceMatches:

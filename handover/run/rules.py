@@ -1,4 +1,4 @@
-"""The fifteen legal preconditions of a handover, numbered, with their reason codes.
+"""The preconditions of a handover, numbered, with their reason codes.
 
 `handover.run.decide` applies them to DataFrames; `explain`, the RoPA and the run's summary name
 them. Kept apart from `decide` so reading them needs no pandas.
@@ -34,5 +34,6 @@ RULES: tuple[Rule, ...] = (
     Rule(13, "on_hold", "no hold by support in force"),
     Rule(14, "no_agency", "an agency's route takes the case"),
     Rule(15, "ambiguous_route", "only one agency's route takes the case"),
+    Rule(16, "on_review", "no dispute or complaint reported by an agency awaits release"),
 )
 REASON_CODES: tuple[str, ...] = tuple(rule.code for rule in RULES)

@@ -134,3 +134,13 @@ def definition_for_test() -> dict:
     from handover.admin.alerts import NotificationBlock
 
     return definition(NotificationBlock(str(uuid.uuid4()), "team", "custom-webhook"))
+
+
+def test_a_refused_return_file_says_the_handovers_went_ahead():
+    message = (
+        "Flow run encountered an exception: ReturnRefused: return file R-1 of agency nord: "
+        "R-1.csv.age does not match the signed manifest"
+    )
+    _, body = render(message, flow="returns", parameters={"config_path": "x", "agency": None})
+    assert body.startswith("Return file refused: nothing of it was ingested")
+    assert "error:    ReturnRefused" in body and "return file R-1 of agency nord" in body

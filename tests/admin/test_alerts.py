@@ -182,7 +182,7 @@ def test_setup_is_idempotent_and_refuses_what_is_missing(prefect_server, inbox):
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.count("automation 'handover: failed runs'") == 1
     assert "sends: custom-webhook/alerts-setup" in shown.stdout
-    assert "handover, archive-retention, identifier-retention" in shown.stdout
+    assert "handover, returns, archive-retention, identifier-retention" in shown.stdout
 
     missing = handover(prefect_server, "alerts", "setup", "--webhook-block", "no-such-block")
     assert missing.returncode == 1

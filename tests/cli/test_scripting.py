@@ -98,7 +98,7 @@ def test_explain_json(ws: Workspace):
     ]
     handed = run_json(ws, "explain", "I1", "--json")
     assert handed["latest"]["eligible"] is True and handed["latest"]["reasons"] == []
-    assert [r["number"] for r in handed["latest"]["rules"]] == list(range(1, 16))
+    assert [r["number"] for r in handed["latest"]["rules"]] == list(range(1, 17))
     assert all(r["ok"] for r in handed["latest"]["rules"])
     (drop,) = handed["drops"]
     assert drop["drop_id"] == ws.drop and drop["agency"] == "nord"
@@ -112,12 +112,15 @@ def test_keys_show_json(ws: Workspace):
         "signing",
         "sftp_client",
         "archive",
+        "returns",
         "pseudonym",
         "allowed_signers",
     ]
     assert keys["signing"]["fingerprint"].startswith("SHA256:")
     assert keys["signing"]["public_key"] == ws.keys.signing_public_key().strip()
     assert keys["archive"]["recipient"].startswith("age1")
+    assert keys["returns"]["recipient"].startswith("age1")
+    assert keys["returns"]["recipient"] != keys["archive"]["recipient"]
     assert keys["pseudonym"]["retired_key_ids"] == []
     assert "PRIVATE" not in json.dumps(keys) and "AGE-SECRET-KEY" not in json.dumps(keys)
 

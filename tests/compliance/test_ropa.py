@@ -126,3 +126,23 @@ def _ropa(config) -> str:
         archive_retention_days=load_config(config).key_settings.archive_retention_days,
         today=dt.date(2026, 7, 1),
     )
+
+
+def test_an_agency_that_sends_returns_is_recorded_as_such(tmp_path):
+    config = tmp_path / "handover.toml"
+    config.write_text(
+        EXAMPLE_CONFIG.read_text()
+        + "\n[agencies.inkasso-nord.returns]\nsigning_key = "
+        + '"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"\n'
+    )
+    text = ropa_markdown(
+        load_config(config), Compliance(), archive_retention_days=2557, today=dt.date(2026, 1, 1)
+    )
+    assert "- Returns from the agency: ids, event codes, dates and amounts" in text
+    plain = ropa_markdown(
+        load_config(EXAMPLE_CONFIG),
+        Compliance(),
+        archive_retention_days=2557,
+        today=dt.date(2026, 1, 1),
+    )
+    assert "Returns from the agency" not in plain

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from handover.crypto.envelope import seal
-from handover.crypto.keys import ARCHIVE_KEY, KeyDirectory
+from handover.crypto.keys import ARCHIVE_KEY, RETURNS_KEY, KeyDirectory
 from handover.crypto.sshsig import MANIFEST_NAMESPACE, Signer, allowed_signers_line, verify
 from handover.errors import EnvelopeError
 from tests.conftest import AgeIdentity, make_age_identity, remount, require_tool
@@ -245,7 +245,10 @@ def test_unusable_input_is_refused_with_a_reason(
 ):
     with pytest.raises(EnvelopeError, match=expected):
         _seal(shop, tmp_path, [age_identity.recipient], manifest=manifest, drop_id=drop_id)
-    assert list(tmp_path.rglob("*.age")) == [tmp_path / "keys" / ARCHIVE_KEY]
+    assert sorted(tmp_path.rglob("*.age")) == [
+        tmp_path / "keys" / ARCHIVE_KEY,
+        tmp_path / "keys" / RETURNS_KEY,
+    ]
     assert sorted(os.listdir(tmp_path)) == ["identity.txt", "keys"]
 
 

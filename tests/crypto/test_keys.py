@@ -16,6 +16,7 @@ from handover.crypto.keys import (
     ARCHIVE_KEY,
     PSEUDONYM_ACTIVE,
     PSEUDONYM_KEY,
+    RETURNS_KEY,
     SFTP_CLIENT_KEY,
     SIGNING_KEY,
     KeyDirectory,
@@ -45,6 +46,7 @@ def test_init_creates_every_key_owner_only_and_once(tmp_path: Path):
     assert {p.name for p in created} == {
         SIGNING_KEY,
         ARCHIVE_KEY,
+        RETURNS_KEY,
         f"pseudonym-{active.key_id}.key",
         SFTP_CLIENT_KEY,
     }
@@ -230,3 +232,14 @@ def test_cli_refuses_a_loose_key_directory_with_the_fix(tmp_path: Path, capsys):
     capsys.readouterr()
     assert main(["keys", "show", "--config", str(config)]) == 1
     assert f"run `chmod 700 {tmp_path / 'keys'}`" in capsys.readouterr().err
+
+
+def test_a_directory_from_before_returns_gets_only_its_returns_key(keys: KeyDirectory):
+    (keys.path / RETURNS_KEY).unlink()
+    with pytest.raises(KeyFileError, match=r"returns\.age is missing; create the keys with"):
+        keys.returns_recipient()
+    archive = keys.archive_recipient()
+    assert [p.name for p in keys.init()] == [RETURNS_KEY]
+    assert keys.archive_recipient() == archive  # nothing else was touched
+    assert keys.returns_recipient().startswith("age1") and keys.returns_recipient() != archive
+    assert stat.S_IMODE((keys.path / RETURNS_KEY).stat().st_mode) == 0o600

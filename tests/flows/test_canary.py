@@ -6,10 +6,14 @@ carries a canary IBAN, every support note and hold a canary text, every invoice 
 item. The real CLI then runs three times as subprocesses, Prefect at DEBUG with a log file:
 run 1 fails inside the extract task on a first name stored in Latin-1 (the database driver's
 error quotes it), run 2 fails after sealing (a wrong pinned host key), run 3 delivers the
-waiting drop and, its e-mail fixed, the quarantined case. Afterwards every byte the runs left
-behind (output, Prefect home and database, temp directory, HOME, log file, state and audit
-database, outbox, inbox, working directory) is searched for every form of every canary. The
-decrypted payload must hold them, so the search can fail.
+waiting drop and, its e-mail fixed, the quarantined case. Then the agency sends two return
+files (issue 11): one made with its tool (a payment, a complaint), and one made with stock `age`
+and `ssh-keygen` whose first row carries a canary name as its event id and whose second row a
+canary e-mail address; run 4 takes the first and refuses the second (exit 1). Afterwards every
+byte the runs left behind (output, Prefect home and database, temp directory, HOME, log file,
+state and audit database, outbox, inbox, returns folder, working directory) is searched for
+every form of every canary. The decrypted payload and the refused return file must hold them,
+so the search can fail.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import yaml
 
 from handover.config import load_config
 from handover.contract import COLUMNS, read_csv_rows
+from handover.crypto.keys import KeyDirectory
 from handover.demo.data import generate
 from handover.ledger.store import StateStore
 from handover.run import decide, extract
 from tests.conftest import Sshd, make_age_identity, require_tool
 from tests.support.paths import PROJECT
+from tests.support.returns import Agency, csv_text, event
 from tests.support.workspaces import CONFIG_HEAD, sftp_agency, shop_keys
 
 AS_OF = dt.date(2026, 6, 15)
@@ -165,6 +171,8 @@ class Workspace:
     inbox: Path
     identity: Path
     log_file: Path
+    returns: Path  # the agency's returns folder on the sshd
+    agency: Agency
 
     @property
     def shop_db(self) -> Path:
@@ -195,13 +203,19 @@ def build_workspace(root: Path, sshd: Sshd) -> Workspace:
     shop_keys(shop_dir / "keys", sshd)
     identity = make_age_identity(root / "agency-identity.txt")
     inbox = sshd.new_inbox()
+    returns = sshd.new_inbox()
+    agency = Agency.make("test", root / "agency")
     config = shop_dir / "handover.toml"
     columns = f"columns = {json.dumps(list(COLUMNS))}"
     config.write_text(
-        CONFIG_HEAD + sftp_agency("test", identity.recipient, sshd, inbox, extra=columns)
+        CONFIG_HEAD
+        + sftp_agency("test", identity.recipient, sshd, inbox, extra=columns)
+        + agency.config(str(returns))
     )
     log_file = root / "logs" / "handover.log"
-    return Workspace(root, config, shop_dir / "known_hosts", inbox, identity.path, log_file)
+    return Workspace(
+        root, config, shop_dir / "known_hosts", inbox, identity.path, log_file, returns, agency
+    )
 
 
 # --------------------------------------------------------------------------- the runs
@@ -261,6 +275,31 @@ def handover_run(ws: Workspace) -> subprocess.CompletedProcess[bytes]:
         capture_output=True,
         timeout=240,
     )
+
+
+def send_returns(ws: Workspace, rows: list[dict[str, str]]) -> tuple[str, Path]:
+    """The agency's two return files: one by its tool (a payment and a complaint on two cases
+    it received), one by stock tools with canaries in its cells (plaintext only on age's stdin).
+    Returns the first's return id and the second's payload."""
+    recipient = KeyDirectory(ws.root / "shop" / "keys").returns_recipient()
+    good = ws.agency.write(
+        csv_text(
+            event("TEST-1", rows[0]["case_ref"], "payment", AS_OF.isoformat(), 1000),
+            event("TEST-2", rows[1]["case_ref"], "complaint", AS_OF.isoformat()),
+        ),
+        ws.returns,
+        recipient,
+        ws.root / "agency" / "work",
+    )
+    bad = csv_text(
+        event("Canarywing-Tschilp", rows[2]["case_ref"], "complaint", AS_OF.isoformat()),
+        # Names pass no log filter of the returns step (the batch's names are not known yet):
+        # only messages that never quote a cell keep them out.
+        f"{CUSTOMER['first_name']} {CUSTOMER['last_name']},{CUSTOMER['email']},returned,"
+        f"{FRAGMENTS[3]},,",
+    )
+    payload, _, _ = ws.agency.write_by_hand(bad, ws.returns, recipient, "canary-return")
+    return good.return_id, payload
 
 
 def output(result: subprocess.CompletedProcess[bytes]) -> str:
@@ -393,14 +432,34 @@ def test_personal_data_leaves_only_inside_the_encrypted_drop(tmp_path: Path, ssh
     assert COMPANY in {r["company_name"] for r in rows}
     assert find_canaries(plain[0]) >= set(IN_PAYLOAD)
 
-    # Prefect recorded the three runs, and why two failed, in the database searched below.
+    # Run 4 takes the agency's return files: the tool's is ingested, the canary one refused.
+    good_return, canary_payload = send_returns(ws, rows)
+    returned = handover_run(ws)
+    assert returned.returncode == 1, output(returned)
+    assert b"return file canary-return of agency test: row 2, column event_id" in returned.stderr
+    processed = ws.returns / "processed"
+    assert {p.name.split(".")[0] for p in processed.iterdir()} == {good_return}
+    assert canary_payload.exists()  # refused: it stays where the agency put it
+    state = StateStore(f"sqlite:///{ws.root / 'shop' / 'state.db'}")
+    assert len(state.on_review()) == 1
+    age = require_tool("age", "age")
+    refused_plain = subprocess.run(
+        [age, "-d", "-i", str(ws.root / "shop" / "keys" / "returns.age"), str(canary_payload)],
+        check=True,
+        capture_output=True,
+    ).stdout
+    found = find_canaries(refused_plain)
+    assert found >= {CUSTOMER["first_name"], CUSTOMER["email"], FRAGMENTS[3]}
+
+    # Prefect recorded the four runs, and why three failed, in the database searched below.
     prefect_db = ws.prefect_home / "prefect.db"
     states = final_states(prefect_db)
-    assert len(states) == 3, states
+    assert len(states) == 4, states
     assert states[0].startswith("FAILED") and "SourceError" in states[0], states
     assert "first_name" in states[0], states
     assert states[1].startswith("FAILED") and "HostKeyMismatch" in states[1], states
     assert states[2].startswith("COMPLETED"), states
+    assert states[3].startswith("FAILED") and "canary-return" in states[3], states
     with sqlite3.connect(prefect_db) as db:
         assert db.execute("SELECT count(*) FROM log").fetchone()[0] > 0
     assert ws.log_file.stat().st_size > 0
@@ -408,13 +467,13 @@ def test_personal_data_leaves_only_inside_the_encrypted_drop(tmp_path: Path, ssh
 
     places = {
         f"run {n} {stream}": getattr(result, stream)
-        for n, result in enumerate((poisoned, failed, delivered), start=1)
+        for n, result in enumerate((poisoned, failed, delivered, returned), start=1)
         for stream in ("stdout", "stderr")
     }
     shop_files = {ws.shop_db, *ws.shop_db.parent.glob(ws.shop_db.name + "-*")}
     places |= {
         name: data
-        for name, data in files_under(tmp_path, ws.inbox).items()
+        for name, data in files_under(tmp_path, ws.inbox, ws.returns).items()
         if Path(name) not in shop_files
     }
     assert str(ws.log_file) in places and str(prefect_db) in places

@@ -31,8 +31,8 @@ def test_the_default_case_is_eligible_with_its_facts(shop):
 
 
 def test_every_rule_has_a_code_and_a_demand():
-    assert [rule.number for rule in RULES] == list(range(1, 16))
-    assert len(set(REASON_CODES)) == 15
+    assert [rule.number for rule in RULES] == list(range(1, 17))
+    assert len(set(REASON_CODES)) == 16
 
 
 def test_only_open_overdue_invoices_are_cases(shop):
@@ -218,6 +218,18 @@ def test_rule9_time_barred(tmp_path, country, postal, due, as_of, barred):
 
 def test_rule10_already_handed_over(shop):
     assert reasons(shop.invoice().decide(handed_over=("I1",))) == {"already_handed_over"}
+
+
+# Rule 16: a dispute or complaint an agency reported holds the case until `handover release`
+
+
+def test_rule16_on_review_holds_back_an_otherwise_eligible_case(shop):
+    shop.invoice().invoice("I2")
+    decision = shop.decide(on_review=("I1",))
+    assert reasons(decision) == {"on_review"}
+    assert reasons(decision, "I2") == set()
+    assert list(decision.reasons()) == ["on_review", ""]
+    assert decision.reason_counts()["on_review"] == 1
 
 
 # Rule 11: completeness

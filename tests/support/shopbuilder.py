@@ -209,6 +209,7 @@ class Shop:
         as_of: dt.date = AS_OF,
         *,
         handed_over: tuple[str, ...] = (),
+        on_review: tuple[str, ...] = (),
         rules: Rules = Rules(),
         agency: Agency = AGENCY,
         agencies: tuple[Agency, ...] | None = None,
@@ -220,6 +221,7 @@ class Shop:
             # As config.py does: an agency's thresholds start from the global ones.
             agencies=agencies or (replace(agency, rules=rules),),
             handed_over=handed_over,
+            on_review=on_review,
         )
 
 
