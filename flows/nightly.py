@@ -6,9 +6,12 @@ agency name and a flag: no personal data. Task results are never persisted and n
 (hashing a large DataFrame for a cache key costs seconds and would fingerprint personal data).
 
 The run holds the state store's lease from start to end, so no other run prepares or delivers
-meanwhile. Every agency is served by its own task, at the same time as the others: drops left
-waiting by an earlier run first, then the new drop. One agency's fault or retries never hold
-back another's; its cases wait for the next run.
+meanwhile. It starts with recalls and updates (`flows.recalls`: the cases at the agencies
+compared with the shop's facts, one recall/update drop per agency), since stopping collection
+is urgent; `handover recalls` runs that step alone (`recalls_only`). Every agency is served by
+its own task, at the same time as the others: drops left waiting by an earlier run first, then
+the new drop. One agency's fault or retries never hold back another's; its cases wait for the
+next run.
 """
 
 from __future__ import annotations
@@ -145,10 +148,13 @@ def handover(
     as_of: str | None = None,
     agency: str | None = None,
     dry_run: bool = False,
+    recalls_only: bool = False,
 ) -> dict[str, int]:
     """Hand the eligible overdue cases of one day to their agencies (or to `agency` only).
 
-    Returns the number of cases per reason code, `eligible`, and `handed_over.<agency>`.
+    First, recalls and updates for the cases at the agencies; with `recalls_only`, nothing
+    else. Returns the number of cases per reason code, `eligible`, `handed_over.<agency>`, and
+    the messages per `type.reason` with `recalls_delivered.<agency>`.
     """
     with scrub_logs(GENERIC, stage="flow 'handover'"):
         config = load_config(config_file(config_path))
@@ -174,6 +180,7 @@ def handover(
                 "as_of": day.isoformat(),
                 "agencies": [a.name for a in agencies],
                 "dry_run": dry_run,
+                **({"recalls_only": True} if recalls_only else {}),
                 "policy_version": config.policy_version,
                 "policy_sha256": {a.name: config.policy_hash(a) for a in agencies},
             },
@@ -183,7 +190,7 @@ def handover(
         delivered: dict[str, Delivered] = {}
         failure: Exception | None = None
         try:
-            counts = _hand_over(run, agencies, dry_run, delivered)
+            counts = _hand_over(run, agencies, dry_run, delivered, recalls_only)
         except Exception as exc:
             # Only the error's type is recorded: a message might quote data.
             failure, counts = exc, {"error": type(exc).__name__}
@@ -212,15 +219,35 @@ def handover(
 
 
 def _hand_over(
-    run: Run, agencies: tuple[Agency, ...], dry_run: bool, delivered: dict[str, Delivered]
+    run: Run,
+    agencies: tuple[Agency, ...],
+    dry_run: bool,
+    delivered: dict[str, Delivered],
+    recalls_only: bool = False,
 ) -> dict[str, int]:
-    """Extract, decide, and hand each agency its waiting and new drops; returns the counts."""
+    """Recalls and updates, then extract, decide, and hand each agency its waiting and new
+    drops; returns the counts."""
+    from flows.recalls import send_recalls  # it imports this module's tasks
+
     if not dry_run:
         for drop_id in seal.abandon_unsealed(run.store, run.run_id):
             run.logger.warning("Drop %s was never sealed (its run was killed): abandoned", drop_id)
-    frames = extract(run.config, run.as_of)
-    with scrub_logs(Scrubber.from_frames(frames), stage="flow 'handover'"):
-        return _decide_and_send(run, agencies, dry_run, delivered, frames)
+    recalled = send_recalls(run, agencies, dry_run, delivered)
+    counts = dict(recalled.counts)
+    if not recalls_only:
+        frames = extract(run.config, run.as_of)
+        with scrub_logs(Scrubber.from_frames(frames), stage="flow 'handover'"):
+            try:
+                counts |= _decide_and_send(run, agencies, dry_run, delivered, frames)
+            except HandoverError as exc:
+                if not recalled.failures:
+                    raise
+                # One error naming every agency whose recalls or cases wait.
+                first = _failed(recalled.failures, len(agencies))
+                raise DeliveryError(f"{first}; and {exc}") from None
+    if recalled.failures:
+        raise _failed(recalled.failures, len(agencies))
+    return counts
 
 
 def _decide_and_send(
@@ -275,7 +302,9 @@ def _decide_and_send(
             run.logger.error("%s: %s; its cases wait for the next run", name, exc)
             failures.append((name, exc))
             continue
-        delivered[name] = got
+        mine = delivered.setdefault(name, Delivered())
+        mine.cases += got.cases
+        mine.drop_ids += got.drop_ids
         if got.drop_ids:
             counts[f"handed_over.{name}"] = got.cases
     if failures:
@@ -321,6 +350,7 @@ def to_agency(
         consents=consents,
         pseudonym_key_id=pseudonym.key_id,
         seal=encrypt,
+        digest_key=run.keys.change_digest_key(),
     )
     run.logger.info("%s: sealed drop %s with %d cases", agency.name, drop.drop_id, drop.case_count)
     got.cases += _deliver_and_record(run, drop, agency)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,23 +91,45 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def row_problem(row: dict[str, str]) -> tuple[str, str] | None:
-    """The first rule a row (all values strings) breaks, as (column, rule); None if it is valid.
+@dataclass(frozen=True)
+class Problem:
+    """The first rule a row breaks: its column, the rule, and words that quote no value."""
+
+    column: str
+    rule: str  # the schema keyword ('pattern', 'maxLength', …), or 'fields'
+    detail: str = ""
+
+    def describe(self) -> str:
+        """`column X breaks the schema rule 'Y' of agency_recall_v1 (why)`."""
+        return f"column {self.column} breaks the schema rule '{self.rule}' of {SCHEMA_VERSION}" + (
+            f" ({self.detail})" if self.detail else ""
+        )
+
+
+def row_problem(row: dict[str, str]) -> Problem | None:
+    """The first rule a row (all values strings) breaks; None if it is valid.
 
     The schema, and what a schema cannot say: a value column is filled only when `fields`
-    names it. Neither part quotes a value.
+    names it, and `fields` names only value columns, each once. No message quotes a value.
     """
+    from handover.contract import FORMULA_PREFIXES
+
     error = next(iter(_validator().iter_errors(row)), None)
     if error is not None:
         column = str(error.path[0]) if error.path else "(row)"
-        return column, str(error.validator)
+        value = row.get(column) or ""
+        detail = ""
+        if error.validator == "maxLength":
+            detail = f"longer than {error.validator_value} characters"
+        elif error.validator == "pattern" and value[:1] and value[0] in FORMULA_PREFIXES:
+            detail = "it starts like a spreadsheet formula, without the leading quote"
+        return Problem(column, str(error.validator), detail)
     named = [f for f in row.get("fields", "").split(";") if f]
-    unknown = [f for f in named if f not in VALUE_COLUMNS]
-    if unknown or len(set(named)) != len(named):
-        return "fields", "names each value column of agency_recall_v1 at most once"
+    if any(f not in VALUE_COLUMNS for f in named) or len(set(named)) != len(named):
+        return Problem("fields", "fields", "it must name value columns, each once")
     stray = next((c for c in VALUE_COLUMNS if row.get(c) and c not in named), None)
     if stray is not None:
-        return stray, "filled only when `fields` names it"
+        return Problem(stray, "fields", "a value in a column that `fields` does not name")
     return None
 
 

@@ -267,11 +267,16 @@ def _incomplete(cases: pd.DataFrame) -> pd.Series:
     )
 
 
-def _on_hold(holds: pd.DataFrame, cases: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.Series:
-    """A hold is in force unless it expired by the start of `as_of` (Europe/Berlin)."""
+def holds_in_force(holds: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.DataFrame:
+    """The holds in force: those that did not expire by the start of `as_of` (Europe/Berlin)."""
     expires = holds["expires_at"].dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin")
     start_of_as_of = as_of_day.tz_localize("Europe/Berlin")
-    in_force = holds[holds["expires_at"].isna() | (expires > start_of_as_of)]
+    return holds[holds["expires_at"].isna() | (expires > start_of_as_of)]
+
+
+def _on_hold(holds: pd.DataFrame, cases: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.Series:
+    """A hold is in force unless it expired by the start of `as_of` (Europe/Berlin)."""
+    in_force = holds_in_force(holds, as_of_day)
     on_invoice = cases.index.isin(in_force["invoice_id"].dropna())
     on_customer = cases["customer_id"].isin(in_force["customer_id"].dropna())
     return pd.Series(on_invoice, index=cases.index) | on_customer
