@@ -888,6 +888,7 @@ class StateStore:
                 drops.c.agency,
                 drops.c.status,
                 drops.c.delivered_at,
+                drops.c.directory,
                 recall_cases.c.case_ref,
                 recall_cases.c.handover_drop_id,
                 recall_messages.c.message_type,
