@@ -1115,6 +1115,11 @@ def _of_kind(kind: str) -> sa.ColumnElement[bool]:
     return sa.func.coalesce(drops.c.kind, "handover") == kind
 
 
+def handover_drops() -> sa.ColumnElement[bool]:
+    """The condition on `drops` that keeps handover drops (not recall/update drops)."""
+    return _of_kind("handover")
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows for an insert: Python values, None for missing ones (drivers refuse numpy's)."""
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
