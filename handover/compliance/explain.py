@@ -162,6 +162,7 @@ def as_dict(found: Explanation) -> dict[str, Any]:
                 "delivered_at": m["delivered_at"],
                 "message_type": m["message_type"],
                 "reason": m["reason"],
+                "channel": m["channel"] or None,
                 "effective_date": m["effective_date"],
                 "fields": [f for f in m["fields"].split(";") if f],
             }
@@ -177,9 +178,11 @@ def _told(found: Explanation) -> list[str]:
     for m in found.messages:
         fields = f": {m['fields'].replace(';', ', ')}" if m["fields"] else ""
         when = f" at {m['delivered_at']}" if m["delivered_at"] else ""
+        channel = f", {m['channel']}" if m["channel"] else ""
         lines.append(
             f"Told {m['agency']} in recall/update drop {m['drop_id']}: {m['message_type']} "
-            f"({m['reason']}, effective {m['effective_date']}){fields}; {m['status']}{when}"
+            f"({m['reason']}{channel}, effective {m['effective_date']}){fields}; "
+            f"{m['status']}{when}"
         )
     if found.drops:
         now = found.at_agency

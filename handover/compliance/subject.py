@@ -56,6 +56,7 @@ class SentMessage:
     delivered_at: str | None
     message_type: str
     reason: str
+    channel: str | None  # erase_channel: the channel to delete
     effective_date: str
     fields: tuple[str, ...]
     values: dict[str, str] | None = None  # only with the archive identity
@@ -267,7 +268,7 @@ def _messages(
                     recall=True,
                 )
             rows = payloads[m["drop_id"]] or {}
-            row = rows.get(f"{m['case_ref']}/{m['reason']}", {})
+            row = rows.get(f"{m['case_ref']}/{m['reason']}/{m['channel']}", {})
             values = {k: row[k] for k in recall_contract.VALUE_COLUMNS if row.get(k)}
         found.append(
             SentMessage(
@@ -277,6 +278,7 @@ def _messages(
                 delivered_at=m["delivered_at"],
                 message_type=m["message_type"],
                 reason=m["reason"],
+                channel=m["channel"] or None,
                 effective_date=m["effective_date"],
                 fields=tuple(f for f in m["fields"].split(";") if f),
                 values=values,
@@ -304,8 +306,8 @@ def _payload_rows(
     *,
     recall: bool = False,
 ) -> dict[str, dict[str, str]] | None:
-    """The drop's rows by case_ref (a recall drop's by `case_ref/reason_code`); None if the
-    archive no longer holds the drop."""
+    """The drop's rows by case_ref (a recall drop's by `case_ref/reason_code/channel`); None
+    if the archive no longer holds the drop."""
     payload = Path(directory) / f"{drop_id}{PAYLOAD_SUFFIX}"
     if not payload.is_file():
         return None
@@ -318,7 +320,7 @@ def _payload_rows(
         ) from None
     if recall:
         rows = recall_contract.read_csv_rows(plain)
-        return {f"{row['case_ref']}/{row['reason_code']}": row for row in rows}
+        return {f"{row['case_ref']}/{row['reason_code']}/{row['channel']}": row for row in rows}
     return {row["case_ref"]: row for row in read_csv_rows(plain)}
 
 
@@ -362,8 +364,9 @@ def to_text(report: SubjectReport) -> str:
         for m in case.messages:
             when = m.delivered_at or "not yet delivered"
             fields = f": {', '.join(m.fields)}" if m.fields else ""
+            channel = f", {m.channel}" if m.channel else ""
             lines.append(
-                f"  told {m.agency} in drop {m.drop_id}: {m.message_type} ({m.reason}, "
+                f"  told {m.agency} in drop {m.drop_id}: {m.message_type} ({m.reason}{channel}, "
                 f"effective {m.effective_date}){fields}; {m.status} {when}"
             )
             if m.values:
@@ -420,8 +423,9 @@ def to_html(report: SubjectReport) -> str:
             )
             for m in case.messages:
                 sent = ", ".join(f"{k}: {v}" for k, v in (m.values or {}).items())
+                reason = m.reason + (f", {m.channel}" if m.channel else "")
                 parts.append(
-                    f"<tr><td>{e(m.message_type)}</td><td>{e(m.reason)}</td>"
+                    f"<tr><td>{e(m.message_type)}</td><td>{e(reason)}</td>"
                     f"<td>{e(m.effective_date)}</td><td>{e(sent or ', '.join(m.fields))}</td>"
                     f"<td>{e(m.drop_id)}</td><td>{e(m.status)} {e(m.delivered_at or '')}</td></tr>"
                 )

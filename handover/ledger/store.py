@@ -172,6 +172,7 @@ recall_messages = sa.Table(
     sa.Column("drop_id", sa.Text, sa.ForeignKey("drops.drop_id"), primary_key=True),
     sa.Column("invoice_id", sa.Text, primary_key=True),
     sa.Column("reason", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, primary_key=True),  # erase_channel: email or phone; else ''
     sa.Column("message_type", sa.Text, nullable=False),
     sa.Column("effective_date", sa.Text, nullable=False),
     sa.Column("fields", sa.Text, nullable=False),  # the columns the message sets, ';'-separated
@@ -765,7 +766,9 @@ class StateStore:
                 "paused",
             ]
         ]
-        message_rows = messages[["reason_code", "message_type", "effective_date", "fields"]]
+        message_rows = messages[
+            ["reason_code", "channel", "message_type", "effective_date", "fields"]
+        ].fillna({"channel": ""})
         with self.transaction() as conn:
             self._require_lease(conn, drop.run_id)
             conn.execute(
@@ -840,12 +843,15 @@ class StateStore:
         for message in conn.execute(
             sa.select(recall_messages)
             .where(recall_messages.c.drop_id == drop_id)
-            .order_by(recall_messages.c.invoice_id, recall_messages.c.reason)
+            .order_by(
+                recall_messages.c.invoice_id, recall_messages.c.reason, recall_messages.c.channel
+            )
         ):
             messages.setdefault(message.invoice_id, []).append(
                 {
                     "type": message.message_type,
                     "reason": message.reason,
+                    **({"channel": message.channel} if message.channel else {}),
                     "effective_date": message.effective_date,
                     "fields": [f for f in message.fields.split(";") if f],
                 }
@@ -893,6 +899,7 @@ class StateStore:
                 recall_cases.c.handover_drop_id,
                 recall_messages.c.message_type,
                 recall_messages.c.reason,
+                recall_messages.c.channel,
                 recall_messages.c.effective_date,
                 recall_messages.c.fields,
             )
@@ -903,7 +910,12 @@ class StateStore:
                 & (recall_cases.c.invoice_id == recall_messages.c.invoice_id),
             )
             .where(recall_messages.c.invoice_id == invoice_id)
-            .order_by(drops.c.prepared_at, drops.c.drop_id, recall_messages.c.reason)
+            .order_by(
+                drops.c.prepared_at,
+                drops.c.drop_id,
+                recall_messages.c.reason,
+                recall_messages.c.channel,
+            )
         )
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]

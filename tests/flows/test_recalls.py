@@ -250,6 +250,7 @@ def test_a_recalled_case_goes_out_again_only_once_its_facts_make_it_eligible(nig
         ).one()
     assert len(drops_of_i3) == 2  # its history is kept
     first, again = (d["drop_id"] for d in night.store.drops_of("I3"))
+    assert first != again
     assert at_agency.drop_id == again
     code, out = handover(night, "explain", "I3")
     assert code == 0 and out.count("Handed over in drop") == 2, out

@@ -85,6 +85,7 @@ def recall(store, drop_id: str, changes: dict[str, dict], tmp_path: Path) -> Pre
     messages = pd.DataFrame(
         {
             "reason_code": [c["reason"] for c in changes.values()],
+            "channel": "",
             "message_type": [c["type"] for c in changes.values()],
             "effective_date": "2026-06-14",
             "fields": [c.get("fields", "") for c in changes.values()],
