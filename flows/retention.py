@@ -50,4 +50,5 @@ def identifier_retention(config_path: str, dry_run: bool = False) -> dict[str, i
         "handovers_removed": result.handovers_removed,
         "decisions_removed": result.decisions_removed,
         "quarantine_removed": result.quarantine_removed,
+        "recall_cases_removed": result.recall_cases_removed,
     }

@@ -157,7 +157,8 @@ def cmd_drops_list(args: argparse.Namespace) -> int:
     if not waiting:
         print("no drop is waiting for delivery")
     for drop in waiting:
-        print(f"{drop.drop_id}  {drop.agency}  {drop.status}  {drop.case_count} cases")
+        kind = "  (recall/update drop)" if drop.kind == "recall" else ""
+        print(f"{drop.drop_id}  {drop.agency}  {drop.status}  {drop.case_count} cases{kind}")
     return 0
 
 
@@ -171,6 +172,12 @@ def cmd_drops_abandon(args: argparse.Namespace) -> int:
     store = open_store(load_config(args.config))
     drop = store.abandon_by_operator(f"abandon-{uuid.uuid4().hex[:12]}", args.drop_id)
     remove_files(drop)
+    if drop.kind == "recall":
+        print(
+            f"abandoned recall/update drop {drop.drop_id}: the next run compares its "
+            f"{drop.case_count} cases again and tells the agency what changed"
+        )
+        return 0
     print(f"abandoned {drop.drop_id}: its {drop.case_count} cases go into the next run's drop")
     return 0
 

@@ -7,8 +7,9 @@ year − years): everything recorded before it goes. What goes:
 - the invoice and customer ids of audit entries (side table `audit_identifiers`; the chain keeps
   their salted digests, and `audit verify` reports them as erased);
 - the ids in the consent log of drops delivered before the cut-off;
-- the case register: `handovers` rows of those drops, `decisions` and `quarantine` rows of runs
-  before it.
+- the case register: `handovers` rows of those drops, the recall register (`recall_cases`,
+  `recall_messages`) of recall/update drops delivered before it, `decisions` and `quarantine`
+  rows of runs before it.
 
 Drops, runs, counts, pseudonyms and the chain itself stay: they hold no identifiers. The sealed
 drops in the outbox follow their own period (`[archive] retention_days`, `retention drops`).
@@ -24,7 +25,15 @@ import sqlalchemy as sa
 
 from handover.ledger import audit
 from handover.ledger.consent_log import consent_log
-from handover.ledger.store import StateStore, decisions, drops, handovers, quarantine, runs
+from handover.ledger.store import (
+    StateStore,
+    decisions,
+    drops,
+    handovers,
+    quarantine,
+    recall_cases,
+    runs,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class RetentionResult:
     decisions_removed: int
     quarantine_removed: int
     dry_run: bool
+    recall_cases_removed: int = 0
 
     def lines(self) -> list[str]:
         """Console lines."""
@@ -49,6 +59,7 @@ class RetentionResult:
             f"  case-register rows (handovers) {verb}: {self.handovers_removed}",
             f"  decisions {verb}: {self.decisions_removed}",
             f"  quarantined cases {verb}: {self.quarantine_removed}",
+            f"  recalled or updated cases (recall register) {verb}: {self.recall_cases_removed}",
         ]
 
 
@@ -90,6 +101,7 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
             decisions_removed=_count(conn, decisions, decisions.c.run_id.in_(old_runs)),
             quarantine_removed=_count(conn, quarantine, quarantine.c.run_id.in_(old_runs)),
             dry_run=dry_run,
+            recall_cases_removed=_count(conn, recall_cases, recall_cases.c.drop_id.in_(drop_ids)),
         )
     if dry_run:
         return result
@@ -106,6 +118,7 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
             "handovers_removed": result.handovers_removed,
             "decisions_removed": result.decisions_removed,
             "quarantine_removed": result.quarantine_removed,
+            "recall_cases_removed": result.recall_cases_removed,
         },
     )
     return result

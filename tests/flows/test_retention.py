@@ -28,6 +28,7 @@ def test_identifier_retention_runs_on_the_config_and_audits(prefect, monkeypatch
             "handovers_removed",
             "decisions_removed",
             "quarantine_removed",
+            "recall_cases_removed",
         ],
         0,
     )
