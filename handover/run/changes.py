@@ -109,170 +109,232 @@ def compare(
     digest_key: PseudonymKey,
 ) -> Changes:
     """The messages for `open_cases` (`StateStore.open_cases`) given the facts in `frames`."""
-    base = _numbers(open_cases)
-    legacy = base["digest_key"].isna()
-    _check_key(base[~legacy], digest_key)
-    today = as_of.isoformat()
-    days = _Days(frames, as_of)
+    at = _Cases(open_cases, frames, as_of, rules, agencies, digest_key)
+    parts = [
+        _recalls(at),
+        *_amounts(at),
+        *_names_and_addresses(at),
+        *(_erasures(at, channel, purpose) for channel, purpose in CONSENTED_COLUMNS.items()),
+        *_holds(at),
+    ]
+    messages = _finish(pd.concat(parts), at.base, at.now)
+    after = at.after(messages)
+    reasons = at.recall.dot(pd.Index(RECALL_REASONS) + ",").str.rstrip(",")
+    sent = messages.groupby(level=0)["reason_code"].agg(",".join)
+    reasons = reasons.where(at.recalled, sent.reindex(at.base.index))
+    told = at.base.index.isin(messages.index)
+    cases = at.base.loc[told, ["agency", "customer_id", "case_ref", "handover_drop_id"]].assign(
+        recalled=at.recalled[told], reasons=reasons[told]
+    )
+    baselines = at.base.loc[at.alive & at.legacy & ~told, ["agency"]].join(after)
+    return Changes(
+        messages=messages,
+        cases=_nullable(cases.join(after[told])),
+        baselines=_nullable(baselines),
+    )
 
-    customers = frames["customers"].set_index("customer_id")
-    facts = case_facts(frames, as_of, rules.notice_days).join(customers, on="customer_id")
-    facts = facts[facts["customer_id"].isin(customers.index)]
-    here = pd.Series(base.index.isin(facts.index), index=base.index)
-    now = facts.reindex(base.index[here.to_numpy()])
-    status = frames["invoices"].set_index("invoice_id")["status"].reindex(base.index)
-    held = standing(now, frames, as_of).reindex(base.index, fill_value=False)
 
-    # Recall: every reason as a column, in priority order.
-    recall = pd.DataFrame(False, index=base.index, columns=list(RECALL_REASONS))
-    recall["withdrawn"] = ~here
-    recall["cancelled"] = status.eq("cancelled")
-    recall["written_off"] = status.eq("written_off")
-    open_now = now["open_cents"].reindex(base.index)
-    recall["paid_in_full"] = here & (status.eq("paid") | (open_now <= 0))
-    for code in ("disputed", "installment_plan", "protected_customer"):
-        recall[code] = held[code].astype(bool)
-    recalled = recall.any(axis=1)
-    alive = here & ~recalled
+class _Cases:
+    """The cases at the agencies, what they hold (`base`), and the shop's facts now (`now`)."""
 
-    parts: list[pd.DataFrame] = []
-    first = recall[recalled].idxmax(axis=1) if recalled.any() else pd.Series(dtype=object)
-    effective = pd.Series(today, index=first.index, dtype=object)
+    def __init__(
+        self,
+        open_cases: pd.DataFrame,
+        frames: dict[str, pd.DataFrame],
+        as_of: dt.date,
+        rules: Rules,
+        agencies: Mapping[str, Agency],
+        key: PseudonymKey,
+    ) -> None:
+        base = _numbers(open_cases)
+        self.base, self.frames, self.agencies, self.key = base, frames, agencies, key
+        self.legacy = base["digest_key"].isna()  # handed over before recalls: no baseline
+        _check_key(base[~self.legacy], key)
+        self.today = as_of.isoformat()
+        self.days = _Days(frames, as_of)
+        customers = frames["customers"].set_index("customer_id")
+        facts = case_facts(frames, as_of, rules.notice_days).join(customers, on="customer_id")
+        facts = facts[facts["customer_id"].isin(customers.index)]
+        self.here = pd.Series(base.index.isin(facts.index), index=base.index)
+        self.now = facts.reindex(base.index[self.here.to_numpy()])
+        self.held = standing(self.now, frames, as_of).reindex(base.index, fill_value=False)
+
+        # Recall: every reason as a column, in priority order.
+        status = frames["invoices"].set_index("invoice_id")["status"].reindex(base.index)
+        self.open_now = self.now["open_cents"].reindex(base.index).astype("Int64")
+        recall = pd.DataFrame(False, index=base.index, columns=list(RECALL_REASONS))
+        recall["withdrawn"] = ~self.here
+        recall["cancelled"] = status.eq("cancelled")
+        recall["written_off"] = status.eq("written_off")
+        paid_up = status.eq("paid") | (self.open_now <= 0).fillna(False).astype(bool)
+        recall["paid_in_full"] = self.here & paid_up
+        for code in ("disputed", "installment_plan", "protected_customer"):
+            recall[code] = self.held[code].astype(bool)
+        self.recall = recall
+        self.recalled = recall.any(axis=1)
+        self.alive = self.here & ~self.recalled  # compared for updates
+        self.comparable = self.alive & ~self.legacy  # ...against a baseline
+
+        # What would leave today, by the agency's policy, under the case_ref sent then.
+        rows = _agency_rows(self.now[self.alive[self.here].to_numpy()], base, frames, agencies)
+        self.current = digests(rows, key.key).reindex(base.index)
+        self.rows = rows.reindex(base.index)
+        self.paid_now = self.now["paid_cents"].reindex(base.index).astype("Int64")
+        self.principal_now = self.now["principal_cents"].reindex(base.index).astype("Int64")
+
+    def sent_before(self, channel: str) -> pd.Series:
+        """Whether the agency got `channel` (a case from before recalls: by the columns sent)."""
+        column = self.base[f"{channel}_digest"]
+        return column.notna() | (self.legacy & _listed(self.base["columns"], channel))
+
+    def after(self, messages: pd.DataFrame) -> pd.DataFrame:
+        """What each agency holds once `messages` are delivered (recalled: unchanged)."""
+        channels = {}
+        for channel in CONSENTED_COLUMNS:
+            column = f"{channel}_digest"
+            # A case from before recalls keeps what it was sent; an erased channel is gone.
+            kept = self.base[column].where(
+                ~self.legacy, self.current[column].where(self.sent_before(channel))
+            )
+            erased = messages.index[messages["channel"] == channel]
+            channels[column] = kept.where(~self.base.index.isin(erased), None)
+        after = pd.DataFrame(
+            {
+                "principal_cents": self.principal_now,
+                "paid_cents": self.paid_now,
+                "open_cents": self.open_now,
+                "name_digest": self.current["name_digest"],
+                "address_digest": self.current["address_digest"],
+                **channels,
+                "digest_key": self.key.key_id,
+                "paused": self.held["on_hold"].astype(bool),
+            },
+            index=self.base.index,
+        )[list(STATE)].astype(object)
+        recalled = self.recalled
+        after.loc[recalled, list(STATE)] = self.base.loc[recalled, list(STATE)].astype(object)
+        return after
+
+
+def _recalls(at: _Cases) -> pd.DataFrame:
+    """One recall per recalled case: its first reason, effective the day that reason arose."""
+    recalled = at.recall[at.recalled]
+    first = recalled.idxmax(axis=1) if not recalled.empty else pd.Series(dtype=object)
+    effective = pd.Series(at.today, index=first.index, dtype=object)
     for code, found in {
-        "paid_in_full": days.payment,
-        "disputed": days.dispute,
-        "installment_plan": days.plan,
-        "protected_customer": days.flag_of_case(base["customer_id"]),
+        "paid_in_full": at.days.payment,
+        "disputed": at.days.dispute,
+        "installment_plan": at.days.plan,
+        "protected_customer": at.days.flag_of_case(at.base["customer_id"]),
     }.items():
         mine = first.index[first == code]
-        effective[mine] = found.reindex(mine).fillna(today)
-    parts.append(_messages(first.index, "recall", first, effective, "", {}))
+        effective[mine] = found.reindex(mine).fillna(at.today)
+    return _messages(first.index, "recall", first, effective, "", {})
 
-    # What would leave today, by the agency's policy, under the case_ref sent then.
-    rows = _agency_rows(now[alive[here].to_numpy()], base, frames["consents"], agencies)
-    current = digests(rows, digest_key.key).reindex(base.index)
-    rows = rows.reindex(base.index)
-    comparable = alive & ~legacy
 
-    paid_now = now["paid_cents"].reindex(base.index).astype("Int64")
-    principal_now = now["principal_cents"].reindex(base.index).astype("Int64")
-    open_now = open_now.astype("Int64")
-    paid_moved = comparable & _differs(paid_now, base["paid_cents"])
-    corrected = comparable & _differs(principal_now, base["principal_cents"])
+def _amounts(at: _Cases) -> list[pd.DataFrame]:
+    """A payment (refund, charge-back) since, or a corrected invoice amount."""
+    paid_moved = at.comparable & _differs(at.paid_now, at.base["paid_cents"])
+    corrected = at.comparable & _differs(at.principal_now, at.base["principal_cents"])
     money = {
-        "principal_cents": principal_now.where(corrected),
-        "paid_cents": paid_now,
-        "open_cents": open_now,
-        "payment_cents": paid_now - base["paid_cents"],
-        "payment_date": days.payment.reindex(base.index).fillna(today),
+        "principal_cents": at.principal_now.where(corrected),
+        "paid_cents": at.paid_now,
+        "open_cents": at.open_now,
+        "payment_cents": at.paid_now - at.base["paid_cents"],
+        "payment_date": at.days.payment.reindex(at.base.index).fillna(at.today),
     }
-    payment = base.index[paid_moved]
+    payment = at.base.index[paid_moved]
     fields = pd.Series("paid_cents;open_cents;payment_cents;payment_date", index=payment)
     fields[corrected[payment].to_numpy()] = "principal_cents;" + fields
-    parts.append(
+    amended = at.base.index[corrected & ~paid_moved]
+    return [
         _messages(
             payment, "update", "partial_payment", money["payment_date"], fields, money, fields
-        )
-    )
-    amended = base.index[corrected & ~paid_moved]
-    parts.append(
+        ),
         _messages(
             amended,
             "update",
             "amount_corrected",
-            today,
+            at.today,
             "principal_cents;paid_cents;open_cents",
             {k: money[k] for k in ("principal_cents", "paid_cents", "open_cents")},
-        )
-    )
+        ),
+    ]
 
-    renamed = base.index[comparable & (current["name_digest"] != base["name_digest"])]
-    name_fields = base.loc[renamed, "agency"].map(
-        {n: ";".join(c for c in NAME_COLUMNS if c in a.columns) for n, a in agencies.items()}
-    )
-    names = {c: rows[c] for c in NAME_COLUMNS}
-    parts.append(
-        _messages(renamed, "update", "name_changed", today, name_fields, names, name_fields)
-    )
-    moved = base.index[comparable & (current["address_digest"] != base["address_digest"])]
-    address = {c: rows[c] for c in ADDRESS_COLUMNS}
-    parts.append(
-        _messages(moved, "update", "address_changed", today, ";".join(ADDRESS_COLUMNS), address)
-    )
 
-    after_channel: dict[str, pd.Series] = {}
-    for channel, purpose in CONSENTED_COLUMNS.items():
-        column = f"{channel}_digest"
-        sent_before = base[column].notna() | (legacy & _listed(base["columns"], channel))
-        gone = alive & sent_before & current[column].isna()
-        changed = comparable & base[column].notna() & current[column].notna()
-        changed &= current[column] != base[column]
-        erase = base.index[gone | changed]
-        consent = base.loc[erase, "customer_id"].isin(consent_in_force(frames["consents"], purpose))
-        value = now[channel].reindex(erase).astype("string").str.strip().fillna("") != ""
-        allowed = base.loc[erase, "agency"].map(
-            {name: channel in agency.columns for name, agency in agencies.items()}
-        )
-        reason = pd.Series(
-            np.select(
-                [
-                    ~consent.to_numpy(dtype=bool),
-                    ~value.to_numpy(dtype=bool),
-                    ~allowed.to_numpy(dtype=bool),
-                ],
-                ["consent_withdrawn", "contact_removed", "no_longer_allowed"],
-                default="contact_changed",
-            ),
-            index=erase,
-            dtype=object,
-        )
-        when = days.consent(purpose, base["customer_id"]).reindex(erase).fillna(today)
-        when = when.where(reason == "consent_withdrawn", today)
-        parts.append(
-            _messages(erase, "erase_channel", reason, when, "", {}, order=channel, channel=channel)
-        )
-        kept = base[column].where(~legacy, current[column].where(sent_before))
-        after_channel[column] = kept.where(~base.index.isin(erase), None)
+def _names_and_addresses(at: _Cases) -> list[pd.DataFrame]:
+    """A new name (the columns the policy allows), a new postal address (all four fields)."""
+    base, current = at.base, at.current
+    renamed = base.index[at.comparable & (current["name_digest"] != base["name_digest"])]
+    allowed = {
+        name: ";".join(c for c in NAME_COLUMNS if c in agency.columns)
+        for name, agency in at.agencies.items()
+    }
+    name_fields = base.loc[renamed, "agency"].map(allowed)
+    moved = base.index[at.comparable & (current["address_digest"] != base["address_digest"])]
+    return [
+        _messages(
+            renamed,
+            "update",
+            "name_changed",
+            at.today,
+            name_fields,
+            {c: at.rows[c] for c in NAME_COLUMNS},
+            name_fields,
+        ),
+        _messages(
+            moved,
+            "update",
+            "address_changed",
+            at.today,
+            ";".join(ADDRESS_COLUMNS),
+            {c: at.rows[c] for c in ADDRESS_COLUMNS},
+        ),
+    ]
 
-    on_hold = held["on_hold"].astype(bool)
-    paused = base["paused"].fillna(False).astype(bool)
-    pause = base.index[alive & on_hold & ~paused]
-    resume = base.index[alive & ~on_hold & paused]
-    set_day = days.hold_of_case(base["customer_id"]).reindex(pause).fillna(today)
-    parts.append(_messages(pause, "pause", "hold_set", set_day, "", {}))
-    parts.append(_messages(resume, "resume", "hold_lifted", today, "", {}))
 
-    messages = _finish(pd.concat(parts), base, now)
-    after = pd.DataFrame(
-        {
-            "principal_cents": principal_now,
-            "paid_cents": paid_now,
-            "open_cents": open_now,
-            "name_digest": current["name_digest"],
-            "address_digest": current["address_digest"],
-            **after_channel,
-            "digest_key": digest_key.key_id,
-            "paused": on_hold,
-        },
-        index=base.index,
-    )[list(STATE)].astype(object)
-    after.loc[recalled, list(STATE)] = base.loc[recalled, list(STATE)].astype(object)
-    reasons = pd.Series(
-        recall.dot(pd.Index(RECALL_REASONS) + ",").str.rstrip(","), index=base.index
+def _erasures(at: _Cases, channel: str, purpose: str) -> pd.DataFrame:
+    """Delete `channel` where what the agency got may no longer be used; never a new one."""
+    base, column = at.base, f"{channel}_digest"
+    now_digest = at.current[column]
+    gone = at.alive & at.sent_before(channel) & now_digest.isna()
+    changed = at.comparable & base[column].notna() & now_digest.notna()
+    changed &= now_digest != base[column]
+    erase = base.index[gone | changed]
+    consent = base.loc[erase, "customer_id"].isin(consent_in_force(at.frames["consents"], purpose))
+    value = at.now[channel].reindex(erase).astype("string").str.strip().fillna("") != ""
+    allowed = base.loc[erase, "agency"].map(
+        {name: channel in agency.columns for name, agency in at.agencies.items()}
     )
-    sent = messages.groupby(level=0)["reason_code"].agg(",".join)
-    reasons = reasons.where(recalled, sent.reindex(base.index))
-    told = base.index.isin(messages.index)
-    cases = base.loc[told, ["agency", "customer_id", "case_ref", "handover_drop_id"]].assign(
-        recalled=recalled[told], reasons=reasons[told]
+    reason = pd.Series(
+        np.select(
+            [
+                ~consent.to_numpy(dtype=bool),
+                ~value.to_numpy(dtype=bool),
+                ~allowed.to_numpy(dtype=bool),
+            ],
+            ["consent_withdrawn", "contact_removed", "no_longer_allowed"],
+            default="contact_changed",
+        ),
+        index=erase,
+        dtype=object,
     )
-    cases = cases.join(after[told])
-    baselines = base.loc[alive & legacy & ~told, ["agency"]].join(after)
-    return Changes(
-        messages=messages,
-        cases=_nullable(cases),
-        baselines=_nullable(baselines),
-    )
+    when = at.days.consent(purpose, base["customer_id"]).reindex(erase).fillna(at.today)
+    when = when.where(reason == "consent_withdrawn", at.today)
+    return _messages(erase, "erase_channel", reason, when, "", {}, order=channel, channel=channel)
+
+
+def _holds(at: _Cases) -> list[pd.DataFrame]:
+    """A hold by support came into force (pause), or ended (resume)."""
+    on_hold = at.held["on_hold"].astype(bool)
+    paused = at.base["paused"].fillna(False).astype(bool)
+    pause = at.base.index[at.alive & on_hold & ~paused]
+    resume = at.base.index[at.alive & ~on_hold & paused]
+    set_day = at.days.hold_of_case(at.base["customer_id"]).reindex(pause).fillna(at.today)
+    return [
+        _messages(pause, "pause", "hold_set", set_day, "", {}),
+        _messages(resume, "resume", "hold_lifted", at.today, "", {}),
+    ]
 
 
 def baseline(rows: pd.DataFrame, key: PseudonymKey) -> pd.DataFrame:
@@ -334,7 +396,7 @@ def _check_key(base: pd.DataFrame, key: PseudonymKey) -> None:
 def _agency_rows(
     now: pd.DataFrame,
     base: pd.DataFrame,
-    consents: pd.DataFrame,
+    frames: dict[str, pd.DataFrame],
     agencies: Mapping[str, Agency],
 ) -> pd.DataFrame:
     """The agency rows of the cases in `now`, each by its agency's policy."""
@@ -342,7 +404,8 @@ def _agency_rows(
     agency_of = base.loc[now.index, "agency"]
     for name in agency_of.unique():
         mine = now[agency_of == name]
-        parts.append(allowed_rows(mine, consents, agencies[name], base.loc[mine.index, "case_ref"]))
+        case_ref = base.loc[mine.index, "case_ref"]
+        parts.append(allowed_rows(mine, frames["consents"], agencies[name], case_ref))
     if not parts:
         return pd.DataFrame(columns=list(COLUMNS_OF_ROWS))
     return pd.concat(parts)
