@@ -86,11 +86,20 @@ def extract_invoices(
 def check_source(
     source_url: str, as_of: dt.date, *, minor_units_confirmed: bool = False
 ) -> ContractReport:
-    """The contract check alone, as `handover source check` runs it: counts, no rows."""
+    """The contract check alone, as `handover source check` runs it: counts, no rows.
+
+    It checks the columns of both reads of a run, its cases' and the comparison's of the cases
+    at an agency (`source_rules.RECALL_COLUMNS`, a superset), over the cases a run reads.
+    """
     engine = create_engine(source_url)
     try:
         with engine.connect() as conn:
-            return source_contract.check(conn, as_of, minor_units_confirmed=minor_units_confirmed)
+            return source_contract.check(
+                conn,
+                as_of,
+                minor_units_confirmed=minor_units_confirmed,
+                columns=RECALL_COLUMNS,
+            )
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None
     finally:
