@@ -307,3 +307,24 @@ def test_a_run_killed_while_sending_recalls_loses_and_doubles_nothing(night, poi
     prepared = len(audited(night, "drop_prepared"))
     run_ok(night)
     assert len(audited(night, "drop_prepared")) == prepared
+
+
+def test_an_agency_that_cannot_be_reached_gets_its_recalls_later_and_once(night, sshd):
+    run_ok(night)
+    change_the_facts(night)
+    pinned = night.root / "known_hosts_sued"
+    original = pinned.read_text()
+    stranger = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    pinned.write_text(f"[{sshd.host}]:{sshd.port} {stranger}\n")
+    code, out = night.run()
+    assert code == 1 and "agency sued (recalls and updates)" in out, out[-3000:]
+    assert recall_drops(night) == {"nord": 1}  # nord was told; sued's drop waits, sealed
+    (waiting,) = night.store.live_drops()
+    assert (waiting.agency, waiting.kind, waiting.status) == ("sued", "recall", "sealed")
+    code, out = handover(night, "status")
+    assert f"{waiting.drop_id} (recall/update drop)  sealed" in out, out
+
+    pinned.write_text(original)
+    run_ok(night)  # the waiting drop first; its cases are not told twice
+    assert recall_drops(night) == {"nord": 1, "sued": 1}
+    check_the_six_messages(night)
