@@ -6,9 +6,12 @@ agency name and a flag: no personal data. Task results are never persisted and n
 (hashing a large DataFrame for a cache key costs seconds and would fingerprint personal data).
 
 The run holds the state store's lease from start to end, so no other run prepares or delivers
-meanwhile. Every agency is served by its own task, at the same time as the others: drops left
-waiting by an earlier run first, then the new drop. One agency's fault or retries never hold
-back another's; its cases wait for the next run.
+meanwhile. It starts with the agencies' return files (`flows.returns`), then recalls and
+updates (`flows.recalls`: the cases at the agencies compared with the shop's facts, one
+recall/update drop per agency), since stopping collection is urgent; `handover recalls` runs
+that step alone (`recalls_only`). Every agency is served by its own task, at the same time as
+the others: drops left waiting by an earlier run first, then the new drop. One agency's fault
+or retries never hold back another's; its cases wait for the next run.
 """
 
 from __future__ import annotations
@@ -155,10 +158,13 @@ def handover(
     as_of: str | None = None,
     agency: str | None = None,
     dry_run: bool = False,
+    recalls_only: bool = False,
 ) -> dict[str, int]:
     """Hand the eligible overdue cases of one day to their agencies (or to `agency` only).
 
-    Returns the number of cases per reason code, `eligible`, and `handed_over.<agency>`.
+    First, recalls and updates for the cases at the agencies; with `recalls_only`, nothing
+    else. Returns the number of cases per reason code, `eligible`, `handed_over.<agency>`, and
+    the messages per `type.reason` with `recalls_delivered.<agency>`.
     """
     with scrub_logs(GENERIC, stage="flow 'handover'"):
         config = load_config(config_file(config_path))
@@ -184,6 +190,7 @@ def handover(
                 "as_of": day.isoformat(),
                 "agencies": [a.name for a in agencies],
                 "dry_run": dry_run,
+                **({"recalls_only": True} if recalls_only else {}),
                 "policy_version": config.policy_version,
                 "policy_sha256": {a.name: config.policy_hash(a) for a in agencies},
             },
@@ -194,7 +201,7 @@ def handover(
         taken = returns.ReturnsTaken()
         failure: Exception | None = None
         try:
-            counts = _hand_over(run, agencies, dry_run, delivered, taken)
+            counts = _hand_over(run, agencies, dry_run, delivered, taken, recalls_only)
         except Exception as exc:
             # Only the error's type is recorded: a message might quote data.
             failure, counts = exc, {"error": type(exc).__name__}
@@ -230,17 +237,21 @@ def _hand_over(
     dry_run: bool,
     delivered: dict[str, Delivered],
     taken: returns.ReturnsTaken,
+    recalls_only: bool = False,
 ) -> dict[str, int]:
-    """Take the agencies' return files, extract, decide, and hand each agency its waiting and
-    new drops; returns the counts.
+    """Take the agencies' return files, send recalls and updates, then extract, decide, and
+    hand each agency its waiting and new drops; returns the counts.
 
-    A refused return file (or an agency's unreadable returns folder) holds back no handover:
-    the run ends failed after its deliveries, naming it, so it is seen.
+    A refused return file (or an agency's unreadable returns folder) holds back no recall or
+    handover: the run ends failed after its deliveries, naming it, so it is seen.
     """
+    from flows.recalls import send_recalls  # it imports this module's tasks
+
     if not dry_run:
         for drop_id in seal.abandon_unsealed(run.store, run.run_id):
             run.logger.warning("Drop %s was never sealed (its run was killed): abandoned", drop_id)
-        # Before deciding: a dispute or complaint reported tonight holds its case back already.
+        # First: a case the agency closed tonight is not recalled, and a dispute or complaint
+        # it reported holds its case back before anything is decided.
         now = returns.take_all(
             run.store,
             run.run_id,
@@ -253,16 +264,32 @@ def _hand_over(
         taken.counts.update(now.counts)
         taken.problems.extend(now.problems)
         taken.unread += now.unread
-    frames = extract(run.config, run.as_of)
-    with scrub_logs(Scrubber.from_frames(frames), stage="flow 'handover'"):
-        try:
-            counts = _decide_and_send(run, agencies, dry_run, delivered, frames)
-        except HandoverError as exc:
-            if not taken.problems:
-                raise
-            kind = type(exc) if isinstance(exc, DeliveryError) else HandoverError
-            raise kind("\n".join([str(exc), *taken.problems])) from None
+    recalled = send_recalls(run, agencies, dry_run, delivered)
+    counts = dict(recalled.counts)
+    if not recalls_only:
+        frames = extract(run.config, run.as_of)
+        with scrub_logs(Scrubber.from_frames(frames), stage="flow 'handover'"):
+            try:
+                counts |= _decide_and_send(run, agencies, dry_run, delivered, frames)
+            except HandoverError as exc:
+                if not (recalled.failures or taken.problems):
+                    raise
+                if recalled.failures:
+                    # One error naming every agency whose recalls or cases wait.
+                    first = _failed(recalled.failures, len(agencies))
+                    exc = DeliveryError(f"{first}; and {exc}")
+                raise _with_returns(exc, taken) from None
+    if recalled.failures:
+        raise _with_returns(_failed(recalled.failures, len(agencies)), taken)
     return counts | taken.counts
+
+
+def _with_returns(exc: HandoverError, taken: returns.ReturnsTaken) -> HandoverError:
+    """`exc`, with the refused return files of the run named after it."""
+    if not taken.problems:
+        return exc
+    kind = type(exc) if isinstance(exc, DeliveryError) else HandoverError
+    return kind("\n".join([str(exc), *taken.problems]))
 
 
 def _decide_and_send(
@@ -317,7 +344,9 @@ def _decide_and_send(
             run.logger.error("%s: %s; its cases wait for the next run", name, exc)
             failures.append((name, exc))
             continue
-        delivered[name] = got
+        mine = delivered.setdefault(name, Delivered())
+        mine.cases += got.cases
+        mine.drop_ids += got.drop_ids
         if got.drop_ids:
             counts[f"handed_over.{name}"] = got.cases
     if failures:
@@ -363,6 +392,7 @@ def to_agency(
         consents=consents,
         pseudonym_key_id=pseudonym.key_id,
         seal=encrypt,
+        digest_key=run.keys.change_digest_key(),
     )
     run.logger.info("%s: sealed drop %s with %d cases", agency.name, drop.drop_id, drop.case_count)
     got.cases += _deliver_and_record(run, drop, agency)

@@ -52,4 +52,5 @@ def identifier_retention(config_path: str, dry_run: bool = False) -> dict[str, i
         "quarantine_removed": result.quarantine_removed,
         "return_events_removed": result.return_events_removed,
         "reviews_removed": result.reviews_removed,
+        "recall_cases_removed": result.recall_cases_removed,
     }

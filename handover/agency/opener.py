@@ -5,8 +5,10 @@ For each: check that its files are regular files of the inbox (never a link), ve
 signature over the manifest with the shop's public key, refuse it if the register of opened
 drops (`<out>/opened-drops.jsonl`) already names its id, check that the drop is for this agency,
 check the payload's size and SHA-256, decrypt it (strict age header check first) into a hidden
-temporary file of the output folder, validate every row against `schemas/agency_case_v1.json`,
-and only then give it its name `<drop_id>.csv`, record it in the register, move the drop's three
+temporary file of the output folder, validate every row against the contract the signed
+manifest names in `schema_version` (`schemas/agency_case_v1.json` for a handover drop,
+`schemas/agency_recall_v1.json` for a recall/update drop; any other is refused), and only then
+give it its name `<drop_id>.csv`, record it in the register, move the drop's three
 files to `processed/` (never replacing a file there) and leave the shop a receipt
 `<drop_id>.received` next to them. A refused drop leaves nothing behind and stays in the inbox.
 
@@ -24,7 +26,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -35,6 +37,7 @@ import pyrage
 from jsonschema import Draft202012Validator, ValidationError
 from pyrage import x25519
 
+from handover import contract, recall_contract
 from handover.agency.inbox import MISSING, REGULAR, Inbox, describe, not_regular, open_inbox
 from handover.agency.register import Opened, Register, receipt_name, utc_now
 from handover.contract import COLUMNS, FORMULA_PREFIXES, json_schema
@@ -68,6 +71,17 @@ class Outcome:
     output: Path | None = None
     case_count: int = 0
     subject: str = "drop"
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A row contract a signed manifest can name: its columns, and how its rows are checked."""
+
+    name: str  # the manifest's schema_version
+    columns: tuple[str, ...]
+    count_key: str  # the manifest's count of the payload's rows
+    noun: str  # what a row is, for messages
+    problem: Callable[[dict[str, str]], str | None]  # what a row breaks, quoting no value
 
 
 def open_drops(
@@ -206,6 +220,7 @@ def _open_one(
         ) from None
     _refuse_if_opened(register, drop_id, manifest_sha256)
     document = _parse_manifest(manifest_bytes, drop_id)
+    rows_contract = _contract(document, drop_id)
     if agency is not None and document.get("agency") != agency:
         raise DropRefused(
             f"drop {drop_id} is for agency {str(document.get('agency'))!r}, not {agency!r}: "
@@ -223,7 +238,7 @@ def _open_one(
     with inbox.payload(payload_name, out_dir) as source:
         _check_checksum(source, entry, drop_id)
         source.seek(0)
-        count = _decrypt_to(source, identities, entry, document["case_count"], output, drop_id)
+        count = _decrypt_to(source, identities, entry, document, rows_contract, output, drop_id)
     opened = Opened(drop_id, manifest_sha256, utc_now(), count, output.name)
     try:
         register.append(opened)
@@ -235,7 +250,7 @@ def _open_one(
             f"drop {drop_id}: could not record it in {register.path} ({describe(exc)}), so its "
             "CSV was removed again and the drop stays in the inbox; check that folder"
         ) from None
-    done = f"{count} cases into {output}"
+    done = f"{count} {rows_contract.noun} into {output}"
     if keep:
         ok, receipt = _receipt(inbox, opened, processed=False)
         return Outcome(drop_id, ok, f"{done}; drop left in place; {receipt}", output, count)
@@ -339,6 +354,24 @@ def _parse_manifest(data: bytes, drop_id: str) -> dict[str, Any]:
     return document
 
 
+def _contract(document: dict[str, Any], drop_id: str) -> Contract:
+    """The row contract the signed manifest names; an unknown one is refused."""
+    name = document.get("schema_version")
+    found = CONTRACTS.get(name) if isinstance(name, str) else None
+    if found is None:
+        known = ", ".join(CONTRACTS)
+        raise DropRefused(
+            f"drop {drop_id}: the signed manifest names the contract {name!r}, which this tool "
+            f"does not know ({known}); not opened: update the agency tool"
+        )
+    if not _count(document.get(found.count_key)):
+        raise DropRefused(
+            f"drop {drop_id}: the signed manifest is unusable: {found.count_key} is not an "
+            "integer ≥ 0"
+        )
+    return found
+
+
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -362,7 +395,8 @@ def _decrypt_to(
     source: BinaryIO,
     identities: list[x25519.Identity],
     entry: dict[str, Any],
-    case_count: int,
+    document: dict[str, Any],
+    rows_contract: Contract,
     output: Path,
     drop_id: str,
 ) -> int:
@@ -384,11 +418,12 @@ def _decrypt_to(
             sink.flush()
             os.fsync(sink.fileno())
             sink.seek(0)
-            count = _validate_rows(sink, drop_id)
-        if count != case_count:
+            count = _validate_rows(sink, drop_id, rows_contract)
+        expected = document[rows_contract.count_key]
+        if count != expected:
             raise DropRefused(
                 f"drop {drop_id}: the payload has {count} rows but the signed manifest says "
-                f"case_count {case_count}; ask the shop to deliver it again"
+                f"{rows_contract.count_key} {expected}; ask the shop to deliver it again"
             )
         try:
             os.link(tmp, output)  # unlike a rename, never replaces a file that appeared meanwhile
@@ -443,28 +478,57 @@ def _why(error: ValidationError, value: str | None) -> str:
     return ""
 
 
-def _validate_rows(sink: BinaryIO, drop_id: str) -> int:
-    """Check the header and every row against the schema; messages name rows and columns only."""
+def _case_problem(row: dict[str, str]) -> str | None:
+    error = next(iter(_validator().iter_errors(row)), None)
+    if error is None:
+        return None
+    column = str(error.path[0]) if error.path else "(row)"
+    return (
+        f"column {column} breaks the schema rule '{error.validator}' of agency_case_v1"
+        f"{_why(error, row.get(column))}"
+    )
+
+
+def _recall_problem(row: dict[str, str]) -> str | None:
+    problem = recall_contract.row_problem(row)
+    return None if problem is None else problem.describe()
+
+
+CONTRACTS: dict[str, Contract] = {
+    contract.SCHEMA_VERSION: Contract(
+        contract.SCHEMA_VERSION, COLUMNS, "case_count", "cases", _case_problem
+    ),
+    recall_contract.SCHEMA_VERSION: Contract(
+        recall_contract.SCHEMA_VERSION,
+        recall_contract.COLUMNS,
+        "message_count",
+        "messages",
+        _recall_problem,
+    ),
+}
+
+
+def _validate_rows(sink: BinaryIO, drop_id: str, rows_contract: Contract) -> int:
+    """Check the header and every row against the contract; messages name rows and columns."""
+    columns = rows_contract.columns
     text = io.TextIOWrapper(sink, encoding="utf-8", newline="")
     try:
         reader = csv.reader(text, strict=True)
         header = next(reader, None)
-        if header is None or tuple(header) != COLUMNS:
-            raise DropRefused(f"drop {drop_id}: the CSV header is not the agency_case_v1 header")
+        if header is None or tuple(header) != columns:
+            raise DropRefused(
+                f"drop {drop_id}: the CSV header is not the {rows_contract.name} header"
+            )
         count = 0
         for count, cells in enumerate(reader, 1):
-            if len(cells) != len(COLUMNS):
+            if len(cells) != len(columns):
                 raise DropRefused(
-                    f"drop {drop_id}: row {count} has {len(cells)} cells, expected {len(COLUMNS)}"
+                    f"drop {drop_id}: row {count} has {len(cells)} cells, expected {len(columns)}"
                 )
-            row = dict(zip(COLUMNS, cells, strict=True))
-            error = next(iter(_validator().iter_errors(row)), None)
-            if error is not None:
-                column = str(error.path[0]) if error.path else "(row)"
+            problem = rows_contract.problem(dict(zip(columns, cells, strict=True)))
+            if problem is not None:
                 raise DropRefused(
-                    f"drop {drop_id}: row {count}, column {column} breaks the schema rule "
-                    f"'{error.validator}' of agency_case_v1{_why(error, row.get(column))}; "
-                    "ask the shop to correct the drop"
+                    f"drop {drop_id}: row {count}, {problem}; ask the shop to correct the drop"
                 )
         return count
     except UnicodeDecodeError:

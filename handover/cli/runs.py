@@ -21,6 +21,22 @@ def register(commands: Any) -> None:
     )
     run.set_defaults(func=cmd_run)
 
+    recalls = with_config(
+        commands.add_parser(
+            "recalls",
+            help="send recalls and updates now (the first step of every run, alone)",
+            description="Compare every case at an agency with the shop's facts now and deliver "
+            "each agency one recall/update drop with what changed (recalls, new amounts, names "
+            "and addresses, channels to delete, pauses and resumes), as every run does before "
+            "it hands over new cases. Holds the same run lease as `handover run`.",
+        )
+    )
+    recalls.add_argument("--agency", help="only this agency (default: every agency)")
+    recalls.add_argument(
+        "--dry-run", action="store_true", help="compare and count, but seal and send nothing"
+    )
+    recalls.set_defaults(func=cmd_recalls)
+
     drops = commands.add_parser("drops", help="drops waiting for delivery").add_subparsers(
         dest="drops_command", required=True
     )
@@ -93,6 +109,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recalls(args: argparse.Namespace) -> int:
+    from handover.config import load_config
+    from handover.run.preflight import preflight
+
+    config = load_config(args.config)
+    preflight(config, config.in_scope(args.agency), dry_run=args.dry_run)
+    quiet_analytics()
+    from flows.nightly import handover
+    from handover.cli.terminal import one_line_errors
+    from handover.run.publish import counts_text
+
+    with one_line_errors():
+        counts = handover(
+            config_path=str(Path(args.config).resolve()),
+            agency=args.agency,
+            dry_run=args.dry_run,
+            recalls_only=True,
+        )
+    print("Dry run: recalls and updates" if args.dry_run else "Recalls and updates")
+    print(counts_text(counts) or "  nothing changed for the cases at the agencies\n", end="")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from handover.config import load_config
     from handover.run import status
@@ -118,7 +157,8 @@ def cmd_drops_list(args: argparse.Namespace) -> int:
     if not waiting:
         print("no drop is waiting for delivery")
     for drop in waiting:
-        print(f"{drop.drop_id}  {drop.agency}  {drop.status}  {drop.case_count} cases")
+        kind = "  (recall/update drop)" if drop.kind == "recall" else ""
+        print(f"{drop.drop_id}  {drop.agency}  {drop.status}  {drop.case_count} cases{kind}")
     return 0
 
 
@@ -132,6 +172,12 @@ def cmd_drops_abandon(args: argparse.Namespace) -> int:
     store = open_store(load_config(args.config))
     drop = store.abandon_by_operator(f"abandon-{uuid.uuid4().hex[:12]}", args.drop_id)
     remove_files(drop)
+    if drop.kind == "recall":
+        print(
+            f"abandoned recall/update drop {drop.drop_id}: the next run compares its "
+            f"{drop.case_count} cases again and tells the agency what changed"
+        )
+        return 0
     print(f"abandoned {drop.drop_id}: its {drop.case_count} cases go into the next run's drop")
     return 0
 

@@ -1,5 +1,8 @@
 """`handover explain`: each rule's result for one case, in words support staff can read out.
 
+Besides the rules: the drops the case went into, the recalls and updates sent about it since
+(issue 11), and whether it is at an agency now.
+
 The case is named by its invoice id or by the invoice number printed on the invoice, which the
 shop database resolves. Either is matched exactly. One that neither the shop database nor the
 state store knows is refused, and so is a number that several invoices carry (`UnknownId`):
@@ -70,6 +73,8 @@ class Explanation:
     history: tuple[dict[str, Any], ...]  # every run's decision, newest first
     quarantined: tuple[dict[str, Any], ...]
     drops: tuple[dict[str, Any], ...]
+    messages: tuple[dict[str, Any], ...] = ()  # recalls and updates sent about it, oldest first
+    at_agency: dict[str, Any] | None = None  # where it is now: agency, drop_id
 
 
 def explanation(config: Config, invoice: str) -> Explanation:
@@ -84,6 +89,8 @@ def explanation(config: Config, invoice: str) -> Explanation:
         tuple(store.decision_history(invoice_id)),
         tuple(store.quarantined(invoice_id=invoice_id)),
         tuple(store.drops_of(invoice_id)),
+        tuple(store.recall_messages_of(invoice_id)),
+        store.at_agency(invoice_id),
     )
 
 
@@ -147,7 +154,44 @@ def as_dict(found: Explanation) -> dict[str, Any]:
             {"run_id": q["run_id"], "suite": q["suite"], "reasons": _codes(q["reasons"])}
             for q in found.quarantined
         ],
+        "messages": [
+            {
+                "drop_id": m["drop_id"],
+                "agency": m["agency"],
+                "status": m["status"],
+                "delivered_at": m["delivered_at"],
+                "message_type": m["message_type"],
+                "reason": m["reason"],
+                "channel": m["channel"] or None,
+                "effective_date": m["effective_date"],
+                "fields": [f for f in m["fields"].split(";") if f],
+            }
+            for m in found.messages
+        ],
+        "at_agency": found.at_agency,
     }
+
+
+def _told(found: Explanation) -> list[str]:
+    """The recalls and updates sent about the case, and where it is now."""
+    lines = []
+    for m in found.messages:
+        fields = f": {m['fields'].replace(';', ', ')}" if m["fields"] else ""
+        when = f" at {m['delivered_at']}" if m["delivered_at"] else ""
+        channel = f", {m['channel']}" if m["channel"] else ""
+        lines.append(
+            f"Told {m['agency']} in recall/update drop {m['drop_id']}: {m['message_type']} "
+            f"({m['reason']}{channel}, effective {m['effective_date']}){fields}; "
+            f"{m['status']}{when}"
+        )
+    if found.drops:
+        now = found.at_agency
+        lines.append(
+            f"At agency {now['agency']} now (drop {now['drop_id']})."
+            if now
+            else "At no agency now."
+        )
+    return lines
 
 
 def _codes(reasons: str) -> list[str]:
@@ -187,6 +231,7 @@ def _account(found: Explanation) -> list[str]:
             )
     else:
         lines.append("Never handed over.")
+    lines += _told(found)
     lines += held
     if len(history) > 1:
         lines.append(f"{len(history)} runs decided on this case; earlier ones:")

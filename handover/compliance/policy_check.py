@@ -70,6 +70,7 @@ def check_config(config: Config) -> list[str]:
         keys.sftp_client_key,
         keys.signing_key,
         keys.archive_recipient,
+        keys.change_digest_key,
     ):
         try:
             load()

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from handover.errors import AuditIntegrityError, AuditUnverifiable
 from handover.ledger import audit, consent_log
-from handover.ledger.store import StateStore, decisions, drops, runs
+from handover.ledger.store import StateStore, decisions, drops, handover_drops, runs
 from handover.run.publish import handed_over
 
 QUARANTINE_TABLE = "quarantine"
@@ -72,6 +72,7 @@ def collect(
                 drops.c.status == "delivered",
                 drops.c.delivered_at >= first,
                 drops.c.delivered_at < after,
+                handover_drops(),  # recall/update drops carry no new cases
             )
         ).all()
         period_runs = (

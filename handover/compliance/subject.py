@@ -1,10 +1,12 @@
 """`handover subject <customer_id>`: the answer to a data subject's access request (Art. 15 GDPR).
 
 For one customer: every case that left (when, to which agency, in which drop, which fields, on
-which basis) with its current state in the case register, and the cases held back with their
-latest reason codes. With the shop's archive identity, it also shows the exact values sent,
-decrypted from the archived payload in the outbox. Only then does the answer hold personal data;
-it goes to the requester, never into logs or the audit.
+which basis) with its current state in the case register and the recalls and updates sent about
+it since (Art. 19: which recipients were told of a rectification), and the cases held back
+with their latest reason codes. With the shop's archive identity, it also shows the exact
+values sent (a new address in an update included), decrypted from the archived payloads in the
+outbox. Only then does the answer hold personal data; it goes to the requester, never into logs
+or the audit.
 
 A customer id is matched exactly. One that neither the shop database nor the state store knows
 is refused (`UnknownId`) before anything is written or audited; a customer the shop has since
@@ -23,6 +25,7 @@ from typing import Any
 import pyrage
 import sqlalchemy as sa
 
+from handover import recall_contract
 from handover.config import Config
 from handover.contract import read_csv_rows
 from handover.crypto.envelope import PAYLOAD_SUFFIX
@@ -44,6 +47,22 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class SentMessage:
+    """A recall or update sent about a case that left (a recall/update drop's row)."""
+
+    drop_id: str
+    agency: str
+    status: str  # delivered | prepared | sealed | abandoned
+    delivered_at: str | None
+    message_type: str
+    reason: str
+    channel: str | None  # erase_channel: the channel to delete
+    effective_date: str
+    fields: tuple[str, ...]
+    values: dict[str, str] | None = None  # only with the archive identity
+
+
+@dataclass(frozen=True)
 class SentCase:
     """A case of the customer that went into a drop."""
 
@@ -60,6 +79,7 @@ class SentCase:
     current_state: str
     values: dict[str, str] | None  # only with the archive identity
     values_note: str | None = None  # why values are missing despite the archive identity
+    messages: tuple[SentMessage, ...] = ()  # recalls and updates about it since, oldest first
 
 
 @dataclass(frozen=True)
@@ -139,6 +159,7 @@ def subject_report(
             else:
                 values = {k: v for k, v in in_drop.get(row.case_ref, {}).items() if v != ""}
         case_log = [r for r in logged if r.drop_id == row.drop_id and r.case_ref == row.case_ref]
+        messages = _messages(store, row.invoice_id, row.drop_id, identities, payload_rows)
         sent.append(
             SentCase(
                 invoice_id=row.invoice_id,
@@ -154,9 +175,10 @@ def subject_report(
                     Channel(r.channel, r.sent, r.basis, r.consent_recorded_at, r.consent_source)
                     for r in case_log
                 ),
-                current_state=_state(store, row.invoice_id),
+                current_state=_state(store, row.invoice_id, messages),
                 values=values,
                 values_note=note,
+                messages=messages,
             )
         )
     left = {case.invoice_id for case in sent}
@@ -207,12 +229,62 @@ def _latest_decision(store: StateStore, invoice_id: str) -> dict[str, Any] | Non
     return max(history, key=lambda d: (d["as_of"], d["started_at"]), default=None)
 
 
-def _state(store: StateStore, invoice_id: str) -> str:
+def _state(store: StateStore, invoice_id: str, messages: tuple[SentMessage, ...] = ()) -> str:
     latest = _latest_decision(store, invoice_id)
+    recalled = next(
+        (m for m in messages if m.message_type == "recall" and m.status == "delivered"), None
+    )
+    prefix = (
+        f"recalled from {recalled.agency} ({recalled.reason}, effective "
+        f"{recalled.effective_date}); "
+        if recalled
+        else ""
+    )
     if latest is None:
-        return "no decision recorded"
+        return prefix + "no decision recorded"
     reasons = latest["reasons"] or "eligible"
-    return f"{reasons} (run of {latest['as_of']}, {latest['agency']})"
+    return f"{prefix}{reasons} (run of {latest['as_of']}, {latest['agency']})"
+
+
+def _messages(
+    store: StateStore,
+    invoice_id: str,
+    handover_drop_id: str,
+    identities: list[pyrage.x25519.Identity] | None,
+    payloads: dict[str, dict[str, dict[str, str]] | None],
+) -> tuple[SentMessage, ...]:
+    """The recalls and updates sent about the case while it was at the agency of that drop."""
+    found = []
+    for m in store.recall_messages_of(invoice_id):
+        if m["handover_drop_id"] != handover_drop_id:
+            continue
+        values = None
+        if identities is not None and m["status"] != "abandoned":
+            if m["drop_id"] not in payloads:
+                payloads[m["drop_id"]] = _payload_rows(
+                    m["drop_id"],
+                    m["directory"],
+                    identities,
+                    recall=True,
+                )
+            rows = payloads[m["drop_id"]] or {}
+            row = rows.get(f"{m['case_ref']}/{m['reason']}/{m['channel']}", {})
+            values = {k: row[k] for k in recall_contract.VALUE_COLUMNS if row.get(k)}
+        found.append(
+            SentMessage(
+                drop_id=m["drop_id"],
+                agency=m["agency"],
+                status=m["status"],
+                delivered_at=m["delivered_at"],
+                message_type=m["message_type"],
+                reason=m["reason"],
+                channel=m["channel"] or None,
+                effective_date=m["effective_date"],
+                fields=tuple(f for f in m["fields"].split(";") if f),
+                values=values,
+            )
+        )
+    return tuple(found)
 
 
 def _identities(text: str) -> list[pyrage.x25519.Identity]:
@@ -228,9 +300,14 @@ def _identities(text: str) -> list[pyrage.x25519.Identity]:
 
 
 def _payload_rows(
-    drop_id: str, directory: str, identities: list[pyrage.x25519.Identity]
+    drop_id: str,
+    directory: str,
+    identities: list[pyrage.x25519.Identity],
+    *,
+    recall: bool = False,
 ) -> dict[str, dict[str, str]] | None:
-    """The drop's rows by case_ref; None if the archive no longer holds the drop."""
+    """The drop's rows by case_ref (a recall drop's by `case_ref/reason_code/channel`); None
+    if the archive no longer holds the drop."""
     payload = Path(directory) / f"{drop_id}{PAYLOAD_SUFFIX}"
     if not payload.is_file():
         return None
@@ -241,6 +318,9 @@ def _payload_rows(
             f"{payload}: drop {drop_id} is not encrypted to the archive identity; only drops "
             "sealed with the archive recipient among the agency's recipients can be opened"
         ) from None
+    if recall:
+        rows = recall_contract.read_csv_rows(plain)
+        return {f"{row['case_ref']}/{row['reason_code']}/{row['channel']}": row for row in rows}
     return {row["case_ref"]: row for row in read_csv_rows(plain)}
 
 
@@ -281,6 +361,16 @@ def to_text(report: SubjectReport) -> str:
             sent = "sent" if channel.sent else "not sent"
             lines.append(f"  {channel.channel}: {sent}, {channel.basis}{detail}")
         lines.append(f"  current state: {case.current_state}")
+        for m in case.messages:
+            when = m.delivered_at or "not yet delivered"
+            fields = f": {', '.join(m.fields)}" if m.fields else ""
+            channel = f", {m.channel}" if m.channel else ""
+            lines.append(
+                f"  told {m.agency} in drop {m.drop_id}: {m.message_type} ({m.reason}{channel}, "
+                f"effective {m.effective_date}){fields}; {m.status} {when}"
+            )
+            if m.values:
+                lines += [f"    {k}: {v}" for k, v in m.values.items()]
         if case.values_note:
             lines.append(f"  values sent: not available, {case.values_note}")
         if case.values is not None:
@@ -326,6 +416,20 @@ def to_html(report: SubjectReport) -> str:
             _tr("current state", case.current_state),
             "</table>",
         ]
+        if case.messages:
+            parts.append(
+                "<table><tr><th>recall or update</th><th>reason</th><th>effective</th>"
+                "<th>fields</th><th>drop</th><th>status</th></tr>"
+            )
+            for m in case.messages:
+                sent = ", ".join(f"{k}: {v}" for k, v in (m.values or {}).items())
+                reason = m.reason + (f", {m.channel}" if m.channel else "")
+                parts.append(
+                    f"<tr><td>{e(m.message_type)}</td><td>{e(reason)}</td>"
+                    f"<td>{e(m.effective_date)}</td><td>{e(sent or ', '.join(m.fields))}</td>"
+                    f"<td>{e(m.drop_id)}</td><td>{e(m.status)} {e(m.delivered_at or '')}</td></tr>"
+                )
+            parts.append("</table>")
         if case.channels:
             parts.append("<table><tr><th>channel</th><th>sent</th><th>basis</th></tr>")
             for ch in case.channels:

@@ -11,6 +11,8 @@ Layout (directory mode 0700, private files 0600):
                            8 hex digits of the key's SHA-256, so a file cannot carry a wrong id
   pseudonym.active         the id of the key new case_refs are made with
   sftp_client_ed25519      OpenSSH private key the shop logs in to agencies with (and its .pub)
+  change_digest.key        HMAC key of the digests of names and addresses sent to agencies, by
+                           which a run sees what changed since (recalls and updates); never rotated
 
 A directory made before key rotation existed holds one `pseudonym.key`: it stays valid, and
 active until the first `handover keys rotate-pseudonym`. Like OpenSSH, we refuse a private key
@@ -44,6 +46,7 @@ PSEUDONYM_KEY = "pseudonym.key"  # the single key of directories made before rot
 PSEUDONYM_ACTIVE = "pseudonym.active"
 PSEUDONYM_PREFIX = "pseudonym-"
 SFTP_CLIENT_KEY = "sftp_client_ed25519"
+CHANGE_DIGEST_KEY = "change_digest.key"
 PSEUDONYM_KEY_BYTES = 32
 
 _KEY_ID = re.compile(r"[0-9a-f]{8}")
@@ -200,6 +203,15 @@ class KeyDirectory:
         """The SFTP client's public key line, to register with an agency."""
         return _read_public(self.check_directory() / f"{SFTP_CLIENT_KEY}.pub")
 
+    def change_digest_key(self) -> PseudonymKey:
+        """The HMAC key of the change digests (recalls and updates), and its id.
+
+        Its id is stored with every digest, so a replaced key is named instead of making every
+        name and address look changed.
+        """
+        key = _read_hex_key(self.private_file(CHANGE_DIGEST_KEY))
+        return PseudonymKey(pseudonym_key_id(key), key)
+
     # ------------------------------------------------------------------ creation and display
 
     def init(self) -> list[Path]:
@@ -217,6 +229,10 @@ class KeyDirectory:
                 write_private(file, private)
                 file.with_name(f"{name}.pub").write_text(public, encoding="ascii")
                 created.append(file)
+        digest = self.path / CHANGE_DIGEST_KEY
+        if not digest.exists():
+            write_private(digest, secrets.token_bytes(PSEUDONYM_KEY_BYTES).hex() + "\n")
+            created.append(digest)
         for name in (ARCHIVE_KEY, RETURNS_KEY):
             file = self.path / name
             if not file.exists():

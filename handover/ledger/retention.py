@@ -7,8 +7,9 @@ year − years): everything recorded before it goes. What goes:
 - the invoice and customer ids of audit entries (side table `audit_identifiers`; the chain keeps
   their salted digests, and `audit verify` reports them as erased);
 - the ids in the consent log of drops delivered before the cut-off;
-- the case register: `handovers` rows of those drops, `decisions` and `quarantine` rows of runs
-  before it;
+- the case register: `handovers` rows of those drops, the recall register (`recall_cases`,
+  `recall_messages`) of recall/update drops delivered before it, `decisions` and `quarantine`
+  rows of runs before it;
 - the events of the agencies' return files recorded before it, and the review holds released
   before it (a hold still in force stays).
 
@@ -32,6 +33,7 @@ from handover.ledger.store import (
     drops,
     handovers,
     quarantine,
+    recall_cases,
     return_events,
     reviews,
     runs,
@@ -51,6 +53,7 @@ class RetentionResult:
     dry_run: bool
     return_events_removed: int = 0
     reviews_removed: int = 0
+    recall_cases_removed: int = 0
 
     def lines(self) -> list[str]:
         """Console lines."""
@@ -64,6 +67,7 @@ class RetentionResult:
             f"  quarantined cases {verb}: {self.quarantine_removed}",
             f"  events of return files {verb}: {self.return_events_removed}",
             f"  released review holds {verb}: {self.reviews_removed}",
+            f"  recalled or updated cases (recall register) {verb}: {self.recall_cases_removed}",
         ]
 
 
@@ -109,6 +113,7 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
             reviews_removed=_count(
                 conn, reviews, reviews.c.status == "released", reviews.c.released_at < before
             ),
+            recall_cases_removed=_count(conn, recall_cases, recall_cases.c.drop_id.in_(drop_ids)),
         )
     if dry_run:
         return result
@@ -127,6 +132,7 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
             "quarantine_removed": result.quarantine_removed,
             "return_events_removed": result.return_events_removed,
             "reviews_removed": result.reviews_removed,
+            "recall_cases_removed": result.recall_cases_removed,
         },
     )
     return result

@@ -15,7 +15,11 @@ prepared ──sealed──▶ sealed ──delivered──▶ delivered
 ```
 `prepared` is written in one transaction with the drop's cases, its consent log and its
 `drop_prepared` entry, before anything is sealed: no crash leaves one without the others.
-Nothing here holds personal data: invoice ids, reason codes, pseudonyms and counts.
+A recall/update drop (`kind` 'recall', issue 11) moves through the same states; its delivery
+takes recalled cases out of `delivered_cases` and records what the agency now holds of the
+others (see the block "recalls and updates").
+Nothing here holds personal data: invoice ids, reason codes, pseudonyms, keyed digests, amounts
+and counts.
 """
 
 from __future__ import annotations
@@ -44,6 +48,31 @@ if TYPE_CHECKING:  # only a run passes DataFrames: reading the store needs no pa
     import pandas as pd
 
 metadata = audit.metadata
+
+# What an agency holds of a case, so that a later run can tell what changed (recalls and
+# updates): the amounts, and keyed digests of the name, the postal address, the e-mail address
+# and the phone number as sent (`redaction.rows.digest`; no value in clear), with the id of the
+# digest key. NULL in rows from before recalls existed: the first comparison records them.
+BASELINE_COLUMNS: tuple[str, ...] = (
+    "principal_cents",
+    "paid_cents",
+    "open_cents",
+    "name_digest",
+    "address_digest",
+    "email_digest",
+    "phone_digest",
+    "digest_key",
+)
+
+
+def _baseline_columns() -> list[sa.Column[Any]]:
+    """Fresh (nullable) baseline columns for one table."""
+    return [
+        sa.Column(name, sa.Integer if name.endswith("_cents") else sa.Text)
+        for name in BASELINE_COLUMNS
+    ]
+
+
 runs = sa.Table(
     "runs",
     metadata,
@@ -86,6 +115,7 @@ drops = sa.Table(
     sa.Column("sealed_at", sa.Text),
     sa.Column("abandoned_at", sa.Text),
     sa.Column("abandon_reason", sa.Text),
+    sa.Column("kind", sa.Text),  # handover (NULL in rows from before recalls) | recall
 )
 handovers = sa.Table(
     "handovers",
@@ -95,15 +125,21 @@ handovers = sa.Table(
     sa.Column("customer_id", sa.Text, nullable=False),
     sa.Column("case_ref", sa.Text, nullable=False),
     sa.Column("columns", sa.Text, nullable=False),  # the columns sent non-empty
+    *_baseline_columns(),  # what the drop sent, for the comparisons after delivery
 )
 sa.Index("handovers_invoice", handovers.c.invoice_id)
 sa.Index("handovers_drop", handovers.c.drop_id)
-# One row per invoice in a delivered drop: the primary key is what forbids a second delivery.
+# One row per invoice at an agency now: delivered in a handover drop and not recalled since.
+# The primary key is what forbids a second delivery while the case is at an agency; a delivered
+# recall deletes the row (the history stays in `handovers` and `recall_cases`), so a recalled
+# case can be handed over anew once its facts make it eligible.
 delivered_cases = sa.Table(
     "delivered_cases",
     metadata,
     sa.Column("invoice_id", sa.Text, primary_key=True),
     sa.Column("drop_id", sa.Text, sa.ForeignKey("drops.drop_id"), nullable=False),
+    *_baseline_columns(),  # what the agency holds now: the handover's, then each update's
+    sa.Column("paused", sa.Boolean),  # a pause was sent and no resume since
 )
 # Cases held back by a suite's row-level checks (handover.run.quarantine): ids and codes, no values.
 quarantine = sa.Table(
@@ -172,6 +208,34 @@ reviews = sa.Table(
     sa.Column("release_reason", sa.Text),  # a code of handover.returns.review.RELEASE_REASONS
     sa.CheckConstraint("status IN ('on_review', 'released')", name="reviews_status"),
 )
+# Recall/update drops (issue 11): per case, what the drop tells the agency and what the agency
+# holds once it is delivered; per message, its type, reason and effective date. Ids, codes,
+# dates, amounts and digests only.
+recall_cases = sa.Table(
+    "recall_cases",
+    metadata,
+    sa.Column("drop_id", sa.Text, sa.ForeignKey("drops.drop_id"), primary_key=True),
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("customer_id", sa.Text, nullable=False),
+    sa.Column("case_ref", sa.Text, nullable=False),
+    sa.Column("handover_drop_id", sa.Text, sa.ForeignKey("drops.drop_id"), nullable=False),
+    sa.Column("recalled", sa.Boolean, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),  # comma-separated; a recall's: all of them
+    *_baseline_columns(),  # what the agency holds after the drop
+    sa.Column("paused", sa.Boolean),
+)
+sa.Index("recall_cases_invoice", recall_cases.c.invoice_id)
+recall_messages = sa.Table(
+    "recall_messages",
+    metadata,
+    sa.Column("drop_id", sa.Text, sa.ForeignKey("drops.drop_id"), primary_key=True),
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, primary_key=True),
+    sa.Column("channel", sa.Text, primary_key=True),  # erase_channel: email or phone; else ''
+    sa.Column("message_type", sa.Text, nullable=False),
+    sa.Column("effective_date", sa.Text, nullable=False),
+    sa.Column("fields", sa.Text, nullable=False),  # the columns the message sets, ';'-separated
+)
 ledger_meta = sa.Table(
     "ledger_meta",
     metadata,
@@ -203,6 +267,7 @@ class PreparedDrop:
     files: tuple[Path, ...]
     case_count: int
     status: str = "prepared"
+    kind: str = "handover"  # or "recall": a recall/update drop
 
 
 @dataclass(frozen=True)
@@ -499,12 +564,17 @@ class StateStore:
                     prepared_at=now(),
                     policy_version=data.get("policy_version"),
                     policy_sha256=data.get("policy_sha256"),
+                    kind="handover",
                 )
             )
-            rows = cases[["customer_id", "case_ref", "columns"]].rename_axis("invoice_id")
+            # The baseline for later comparisons, where the run computed it.
+            baseline = [c for c in BASELINE_COLUMNS if c in cases]
+            rows = cases[["customer_id", "case_ref", "columns", *baseline]].rename_axis(
+                "invoice_id"
+            )
             conn.execute(
                 handovers.insert(),
-                rows.reset_index().assign(drop_id=drop.drop_id).to_dict("records"),
+                _records(rows.reset_index().assign(drop_id=drop.drop_id)),
             )
             consent_log.store(conn, consent_records)
             return audit.append_one(conn, audit.Entry(drop.run_id, "drop_prepared", data))
@@ -584,9 +654,9 @@ class StateStore:
         """Drops recorded as prepared whose sealing never finished (their run was killed)."""
         return self._drops(drops.c.status == "prepared")
 
-    def waiting_drops(self, agency: str) -> list[PreparedDrop]:
-        """Sealed drops for `agency` that were not delivered yet, oldest first."""
-        return self._drops(drops.c.status == "sealed", drops.c.agency == agency)
+    def waiting_drops(self, agency: str, kind: str = "handover") -> list[PreparedDrop]:
+        """Sealed drops of `kind` for `agency` that were not delivered yet, oldest first."""
+        return self._drops(drops.c.status == "sealed", drops.c.agency == agency, _of_kind(kind))
 
     def live_drops(self) -> list[PreparedDrop]:
         """Every drop prepared or sealed and not delivered yet, oldest first."""
@@ -604,6 +674,7 @@ class StateStore:
                     files=tuple(Path(row.directory) / name for name in json.loads(row.files)),
                     case_count=row.case_count,
                     status=row.status,
+                    kind=row.kind or "handover",
                 )
                 for row in conn.execute(query)
             ]
@@ -619,14 +690,19 @@ class StateStore:
             if drop.status == "delivered":
                 return 0
             self._require_lease(conn, run_id)
+            if drop.kind == "recall":
+                return self._commit_recall(conn, run_id, drop, receipt)
             self._move(conn, drop_id, "sealed", "delivered", delivered_at=now())
             try:
                 conn.execute(
                     delivered_cases.insert().from_select(
-                        ["invoice_id", "drop_id"],
-                        sa.select(handovers.c.invoice_id, handovers.c.drop_id).where(
-                            handovers.c.drop_id == drop_id
-                        ),
+                        ["invoice_id", "drop_id", *BASELINE_COLUMNS, "paused"],
+                        sa.select(
+                            handovers.c.invoice_id,
+                            handovers.c.drop_id,
+                            *(handovers.c[c] for c in BASELINE_COLUMNS),
+                            sa.literal(False),  # no hold was in force (rule 13)
+                        ).where(handovers.c.drop_id == drop_id),
                     )
                 )
             except sa.exc.IntegrityError:
@@ -679,6 +755,263 @@ class StateStore:
                 f"{after}; nothing was recorded"
             )
 
+    # ----------------------------------------------------------------------- recalls and updates
+    # Issue 11. A recall/update drop is a drop of kind 'recall': prepared, sealed, delivered or
+    # abandoned like a handover drop, by the same methods. What is its own: its cases and
+    # messages (`recall_cases`, `recall_messages`), the comparison's view of what each agency
+    # holds (`open_cases`), and what its delivery changes (`_commit_recall`).
+
+    def open_cases(self, agencies: Sequence[str]) -> pd.DataFrame:
+        """The cases at `agencies` now, with what each agency holds of them, by invoice_id.
+
+        Columns: customer_id, case_ref, columns (sent with the handover), agency,
+        handover_drop_id, the baseline columns and paused. A case with a message in a recall
+        drop not yet delivered is left out: that drop tells the agency first.
+        """
+        import pandas as pd
+
+        pending = (
+            sa.select(recall_cases.c.invoice_id)
+            .join(drops, drops.c.drop_id == recall_cases.c.drop_id)
+            .where(drops.c.status.in_(LIVE_DROP_STATES))
+        )
+        query = open_at_agency().where(
+            drops.c.agency.in_(list(agencies)), delivered_cases.c.invoice_id.not_in(pending)
+        )
+        with self.engine.connect() as conn:
+            rows = [row._asdict() for row in conn.execute(query)]
+        columns = [c.name for c in query.selected_columns]
+        frame = pd.DataFrame(rows, columns=columns).set_index("invoice_id")
+        return frame.astype(object).where(frame.notna(), None)
+
+    def record_baselines(self, run_id: str, baselines: pd.DataFrame) -> int:
+        """Record what the agencies hold of cases handed over before recalls existed.
+
+        `baselines` (indexed by invoice_id) has agency, the baseline columns and paused; only
+        cases still without a baseline are written. Audited as counts per agency; returns how
+        many were written.
+        """
+        if baselines.empty:
+            return 0
+        state = (*BASELINE_COLUMNS, "paused")
+        # Bind names apart from the column names: SQLAlchemy reserves those for the SET clause.
+        rows = _records(
+            baselines[list(state)].rename_axis("invoice_id").reset_index().add_prefix("b_")
+        )
+        update = (
+            delivered_cases.update()
+            .where(
+                delivered_cases.c.invoice_id == sa.bindparam("b_invoice_id"),
+                delivered_cases.c.digest_key.is_(None),
+            )
+            .values({column: sa.bindparam(f"b_{column}") for column in state})
+        )
+        per_agency = baselines["agency"].value_counts().sort_index()
+        with self.transaction() as conn:
+            self._require_lease(conn, run_id)
+            # Counted before, not by rowcount: drivers differ in what executemany reports.
+            written = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(delivered_cases)
+                .where(
+                    delivered_cases.c.invoice_id.in_(list(baselines.index)),
+                    delivered_cases.c.digest_key.is_(None),
+                )
+            ).scalar_one()
+            conn.execute(update, rows)
+            data = {
+                "count": int(written),
+                "agencies": {str(name): int(n) for name, n in per_agency.items()},
+            }
+            audit.append(conn, [audit.Entry(run_id, "change_baselines_recorded", data)])
+        return int(written)
+
+    def prepare_recall_drop(
+        self,
+        drop: PreparedDrop,
+        cases: pd.DataFrame,
+        messages: pd.DataFrame,
+        data: Mapping[str, Any],
+    ) -> audit.Head:
+        """Record a recall/update drop before it is sealed: row, cases, messages, `drop_prepared`.
+
+        `cases` is indexed by invoice_id with customer_id, case_ref, handover_drop_id, recalled,
+        reasons and the state after the drop (baseline columns, paused); `messages` is indexed
+        by invoice_id with reason_code, message_type, effective_date and fields. Returns the
+        audit head after `drop_prepared`, which goes into the manifest.
+        """
+        case_rows = cases[
+            [
+                "customer_id",
+                "case_ref",
+                "handover_drop_id",
+                "recalled",
+                "reasons",
+                *BASELINE_COLUMNS,
+                "paused",
+            ]
+        ]
+        message_rows = messages[
+            ["reason_code", "channel", "message_type", "effective_date", "fields"]
+        ].fillna({"channel": ""})
+        with self.transaction() as conn:
+            self._require_lease(conn, drop.run_id)
+            conn.execute(
+                drops.insert().values(
+                    drop_id=drop.drop_id,
+                    run_id=drop.run_id,
+                    agency=drop.agency,
+                    as_of=data["as_of"],
+                    directory=str(drop.directory),
+                    files=json.dumps([p.name for p in drop.files]),
+                    case_count=drop.case_count,
+                    status="prepared",
+                    prepared_at=now(),
+                    policy_version=data.get("policy_version"),
+                    policy_sha256=data.get("policy_sha256"),
+                    kind="recall",
+                )
+            )
+            conn.execute(
+                recall_cases.insert(),
+                _records(
+                    case_rows.rename_axis("invoice_id").reset_index().assign(drop_id=drop.drop_id)
+                ),
+            )
+            conn.execute(
+                recall_messages.insert(),
+                _records(
+                    message_rows.rename(columns={"reason_code": "reason"})
+                    .rename_axis("invoice_id")
+                    .reset_index()
+                    .assign(drop_id=drop.drop_id)
+                ),
+            )
+            return audit.append_one(conn, audit.Entry(drop.run_id, "drop_prepared", data))
+
+    def _commit_recall(
+        self, conn: sa.Connection, run_id: str, drop: sa.Row[Any], receipt: Mapping[str, Any]
+    ) -> int:
+        """A recall/update drop reached its agency: recalled cases leave `delivered_cases`, the
+        others take the state the drop gave them; each case audited. Returns the cases."""
+        drop_id = drop.drop_id
+        self._move(conn, drop_id, "sealed", "delivered", delivered_at=now())
+        mine = recall_cases.alias("mine")
+
+        def of_this_drop(recalled: bool) -> sa.Exists:
+            return sa.exists().where(
+                mine.c.drop_id == drop_id,
+                mine.c.recalled.is_(recalled),
+                mine.c.invoice_id == delivered_cases.c.invoice_id,
+                mine.c.handover_drop_id == delivered_cases.c.drop_id,
+            )
+
+        cases = conn.execute(sa.select(recall_cases).where(recall_cases.c.drop_id == drop_id)).all()
+        recalled = sum(1 for case in cases if case.recalled)
+        gone = conn.execute(delivered_cases.delete().where(of_this_drop(True))).rowcount
+        state = {
+            column: sa.select(mine.c[column])
+            .where(mine.c.drop_id == drop_id, mine.c.invoice_id == delivered_cases.c.invoice_id)
+            .scalar_subquery()
+            for column in (*BASELINE_COLUMNS, "paused")
+        }
+        updated = conn.execute(
+            delivered_cases.update().where(of_this_drop(False)).values(state)
+        ).rowcount
+        if gone != recalled or updated != len(cases) - recalled:
+            raise LedgerConflict(
+                f"drop {drop_id} names {len(cases)} cases, but only {gone + updated} are at "
+                f"agency {drop.agency} in the drops it names; nothing was recorded. Run "
+                "`handover audit show --event drop_delivered` and report this"
+            )
+        messages: dict[str, list[dict[str, Any]]] = {}
+        for message in conn.execute(
+            sa.select(recall_messages)
+            .where(recall_messages.c.drop_id == drop_id)
+            .order_by(
+                recall_messages.c.invoice_id, recall_messages.c.reason, recall_messages.c.channel
+            )
+        ):
+            messages.setdefault(message.invoice_id, []).append(
+                {
+                    "type": message.message_type,
+                    "reason": message.reason,
+                    **({"channel": message.channel} if message.channel else {}),
+                    "effective_date": message.effective_date,
+                    "fields": [f for f in message.fields.split(";") if f],
+                }
+            )
+        policy = {"policy_version": drop.policy_version, "policy_sha256": drop.policy_sha256}
+        audit.append(
+            conn,
+            [
+                audit.Entry(
+                    run_id,
+                    "drop_delivered",
+                    {"drop_id": drop_id, "kind": "recall", **receipt, **policy},
+                )
+            ]
+            + [
+                audit.Entry(
+                    run_id,
+                    "case_recalled" if case.recalled else "case_updated",
+                    {
+                        "case_ref": case.case_ref,
+                        "agency": drop.agency,
+                        "drop_id": drop_id,
+                        "handover_drop_id": case.handover_drop_id,
+                        "reasons": case.reasons.split(","),
+                        "messages": messages.get(case.invoice_id, []),
+                        **policy,
+                    },
+                    identifiers={"invoice_id": case.invoice_id, "customer_id": case.customer_id},
+                )
+                for case in cases
+            ],
+        )
+        return len(cases)
+
+    def recall_messages_of(self, invoice_id: str) -> list[dict[str, Any]]:
+        """Every recall/update message about an invoice, oldest drop first, with its drop."""
+        query = (
+            sa.select(
+                recall_messages.c.drop_id,
+                drops.c.agency,
+                drops.c.status,
+                drops.c.delivered_at,
+                drops.c.directory,
+                recall_cases.c.case_ref,
+                recall_cases.c.handover_drop_id,
+                recall_messages.c.message_type,
+                recall_messages.c.reason,
+                recall_messages.c.channel,
+                recall_messages.c.effective_date,
+                recall_messages.c.fields,
+            )
+            .join(drops, drops.c.drop_id == recall_messages.c.drop_id)
+            .join(
+                recall_cases,
+                (recall_cases.c.drop_id == recall_messages.c.drop_id)
+                & (recall_cases.c.invoice_id == recall_messages.c.invoice_id),
+            )
+            .where(recall_messages.c.invoice_id == invoice_id)
+            .order_by(
+                drops.c.prepared_at,
+                drops.c.drop_id,
+                recall_messages.c.reason,
+                recall_messages.c.channel,
+            )
+        )
+        with self.engine.connect() as conn:
+            return [row._asdict() for row in conn.execute(query)]
+
+    def at_agency(self, invoice_id: str) -> dict[str, Any] | None:
+        """Where the invoice is now (agency, handover_drop_id), or None: at no agency."""
+        query = open_at_agency().where(delivered_cases.c.invoice_id == invoice_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else {"agency": row.agency, "drop_id": row.handover_drop_id}
+
     # ----------------------------------------------------------------------- one-off commands
 
     def record_event(
@@ -717,6 +1050,10 @@ class StateStore:
                     delivered_cases.delete().where(delivered_cases.c.drop_id.in_(drop_ids))
                 )
                 conn.execute(handovers.delete().where(handovers.c.drop_id.in_(drop_ids)))
+                conn.execute(
+                    recall_messages.delete().where(recall_messages.c.drop_id.in_(drop_ids))
+                )
+                conn.execute(recall_cases.delete().where(recall_cases.c.drop_id.in_(drop_ids)))
             conn.execute(decisions.delete().where(decisions.c.run_id.in_(old_runs)))
             conn.execute(quarantine.delete().where(quarantine.c.run_id.in_(old_runs)))
             conn.execute(return_events.delete().where(return_events.c.ingested_at < runs_before))
@@ -750,7 +1087,7 @@ class StateStore:
 
     def knows_invoice(self, invoice_id: str) -> bool:
         """Whether a run decided on, held back or put into a drop the invoice `invoice_id`."""
-        tables = (decisions, quarantine, handovers)
+        tables = (decisions, quarantine, handovers, recall_cases)
         return self._any(*(sa.exists().where(t.c.invoice_id == invoice_id) for t in tables))
 
     def knows_customer(self, customer_id: str) -> bool:
@@ -1132,6 +1469,60 @@ class StateStore:
             query = query.where(return_events.c.agency == agency)
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]
+
+
+def open_at_agency() -> sa.Select[Any]:
+    """The cases at an agency now: delivered in a handover drop, not recalled since, and not
+    closed or returned by that agency (a closing event in its return files dated on or after
+    the handover).
+
+    The one place that says which cases the shop must keep informed about (recalls and
+    updates): a delivered recall deletes its case from `delivered_cases`.
+    """
+    closed = (
+        sa.select(return_events.c.invoice_id)
+        .where(
+            return_events.c.invoice_id == delivered_cases.c.invoice_id,
+            return_events.c.agency == drops.c.agency,
+            return_events.c.event.in_(CLOSING_EVENTS),
+            return_events.c.event_date >= drops.c.as_of,
+        )
+        .exists()
+    )
+    return (
+        sa.select(
+            delivered_cases.c.invoice_id,
+            handovers.c.customer_id,
+            handovers.c.case_ref,
+            handovers.c.columns,
+            drops.c.agency,
+            delivered_cases.c.drop_id.label("handover_drop_id"),
+            *(delivered_cases.c[c] for c in BASELINE_COLUMNS),
+            delivered_cases.c.paused,
+        )
+        .join(
+            handovers,
+            (handovers.c.invoice_id == delivered_cases.c.invoice_id)
+            & (handovers.c.drop_id == delivered_cases.c.drop_id),
+        )
+        .join(drops, drops.c.drop_id == delivered_cases.c.drop_id)
+        .where(~closed)
+    )
+
+
+def _of_kind(kind: str) -> sa.ColumnElement[bool]:
+    """Drops of `kind`; a drop recorded before recalls existed is a handover drop."""
+    return sa.func.coalesce(drops.c.kind, "handover") == kind
+
+
+def handover_drops() -> sa.ColumnElement[bool]:
+    """The condition on `drops` that keeps handover drops (not recall/update drops)."""
+    return _of_kind("handover")
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for an insert: Python values, None for missing ones (drivers refuse numpy's)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 _CUTOFF_KEYS = ("cutoff", "identifier_years")

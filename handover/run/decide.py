@@ -198,6 +198,22 @@ def _failures(
     return failed
 
 
+def standing(cases: pd.DataFrame, frames: dict[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
+    """Rules 5, 6, 7 and 13 for `cases` (facts with customer_id, indexed by invoice_id), as the
+    facts stand: one boolean column per code, True = failed.
+
+    What a case at an agency is compared by (`handover.run.changes`): the first three recall it,
+    a hold pauses it. The same helpers as the rules, so the two cannot drift apart.
+    """
+    as_of_day = pd.Timestamp(as_of)
+    failed = pd.DataFrame(index=cases.index)
+    failed["disputed"] = cases.index.isin(_disputed(frames["disputes"]))
+    failed["installment_plan"] = cases.index.isin(_active_plans(frames["installment_plans"]))
+    failed["protected_customer"] = cases["customer_id"].isin(_protected(frames["customer_flags"]))
+    failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
+    return failed
+
+
 def _disputed(disputes: pd.DataFrame) -> pd.Index:
     excluding = disputes["resolved_at"].isna() | disputes["outcome"].isin(EXCLUDING_OUTCOMES)
     return pd.Index(disputes.loc[excluding, "invoice_id"].unique())
@@ -255,11 +271,16 @@ def _incomplete(cases: pd.DataFrame) -> pd.Series:
     )
 
 
-def _on_hold(holds: pd.DataFrame, cases: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.Series:
-    """A hold is in force unless it expired by the start of `as_of` (Europe/Berlin)."""
+def holds_in_force(holds: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.DataFrame:
+    """The holds in force: those that did not expire by the start of `as_of` (Europe/Berlin)."""
     expires = holds["expires_at"].dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin")
     start_of_as_of = as_of_day.tz_localize("Europe/Berlin")
-    in_force = holds[holds["expires_at"].isna() | (expires > start_of_as_of)]
+    return holds[holds["expires_at"].isna() | (expires > start_of_as_of)]
+
+
+def _on_hold(holds: pd.DataFrame, cases: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.Series:
+    """A hold is in force unless it expired by the start of `as_of` (Europe/Berlin)."""
+    in_force = holds_in_force(holds, as_of_day)
     on_invoice = cases.index.isin(in_force["invoice_id"].dropna())
     on_customer = cases["customer_id"].isin(in_force["customer_id"].dropna())
     return pd.Series(on_invoice, index=cases.index) | on_customer

@@ -10,6 +10,7 @@ PostgreSQL (tables or views with the contract's names) both work.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pandas as pd
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from handover.errors import SourceError
 from handover.run import source_contract
 from handover.run.source_contract import ContractReport
 from handover.run.source_db import create_engine
-from handover.run.source_rules import CASE_DATES, COLUMNS, KINDS
+from handover.run.source_rules import CASE_DATES, COLUMNS, KINDS, RECALL_COLUMNS
 
 _BOOLEAN_COLUMNS = {c for c, kind in KINDS.items() if kind == "flag"}
 _NULLABLE_INT_COLUMNS = {("dunning_events", "fee_cents")}
@@ -41,9 +42,40 @@ def extract(
         with engine.connect() as conn:
             report = source_contract.check(conn, as_of, minor_units_confirmed=minor_units_confirmed)
             report.raise_if_broken()
-            scopes = source_contract.scopes(report.reads)
+            return {table: _read(conn, report, table, COLUMNS[table]) for table in COLUMNS}
+    except sa.exc.OperationalError as exc:
+        raise _unreachable(exc) from None
+    finally:
+        engine.dispose()
+
+
+def extract_invoices(
+    source_url: str,
+    invoice_ids: Sequence[str],
+    as_of: dt.date,
+    *,
+    minor_units_confirmed: bool = False,
+) -> dict[str, pd.DataFrame]:
+    """The facts of the invoices `invoice_ids`, whatever their status or due date, in one read.
+
+    What the comparison of the cases at an agency with the shop's facts needs: the tables of
+    `extract`, each limited to these invoices and their customers, plus when each fact arose
+    (`source_rules.FACT_TIMES`). Checked by the same contract first. An invoice the shop no
+    longer has is simply absent.
+    """
+    engine = create_engine(source_url)
+    try:
+        with engine.connect() as conn:
+            report = source_contract.check(
+                conn,
+                as_of,
+                minor_units_confirmed=minor_units_confirmed,
+                columns=RECALL_COLUMNS,
+                invoice_ids=invoice_ids,
+            )
+            report.raise_if_broken()
             return {
-                table: _read(conn, report, table, scopes[table], as_of=as_of) for table in COLUMNS
+                table: _read(conn, report, table, RECALL_COLUMNS[table]) for table in RECALL_COLUMNS
             }
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None
@@ -54,11 +86,20 @@ def extract(
 def check_source(
     source_url: str, as_of: dt.date, *, minor_units_confirmed: bool = False
 ) -> ContractReport:
-    """The contract check alone, as `handover source check` runs it: counts, no rows."""
+    """The contract check alone, as `handover source check` runs it: counts, no rows.
+
+    It checks the columns of both reads of a run, its cases' and the comparison's of the cases
+    at an agency (`source_rules.RECALL_COLUMNS`, a superset), over the cases a run reads.
+    """
     engine = create_engine(source_url)
     try:
         with engine.connect() as conn:
-            return source_contract.check(conn, as_of, minor_units_confirmed=minor_units_confirmed)
+            return source_contract.check(
+                conn,
+                as_of,
+                minor_units_confirmed=minor_units_confirmed,
+                columns=RECALL_COLUMNS,
+            )
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None
     finally:
@@ -71,20 +112,20 @@ def _unreachable(exc: sa.exc.OperationalError) -> SourceError:
 
 
 def _read(
-    conn: sa.Connection, report: ContractReport, table: str, where: str, *, as_of: dt.date
+    conn: sa.Connection, report: ContractReport, table: str, columns: tuple[str, ...]
 ) -> pd.DataFrame:
-    columns = COLUMNS[table]
+    """The rows of `table` the contract check counted, each column read as it was checked."""
     selected = ", ".join(
         column
         if report.read(table, column) == column
         else f"{report.read(table, column)} AS {column}"
         for column in columns
     )
-    query = sa.text(f"SELECT {selected} FROM {table} WHERE {where}").bindparams(
-        sa.bindparam("as_of", type_=sa.Date)
+    query, params = source_contract.statement(
+        f"SELECT {selected} FROM {table} WHERE {report.where[table]}", report.params
     )
     try:
-        frame = pd.read_sql(query, conn, params={"as_of": as_of})
+        frame = pd.read_sql(query, conn, params=params)
     except (sa.exc.DBAPIError, pd.errors.DatabaseError) as exc:
         raise _unreadable(report.kind(table), table, columns, exc) from None
     for column in columns:

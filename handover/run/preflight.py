@@ -1,7 +1,8 @@
 """What a run cannot do without, checked before any work (and before Prefect starts a server).
 
-A key directory that group or others can open is refused; for a real run, so is an agency in
-scope without its known_hosts file, since delivery would refuse it after the drop was sealed.
+A key directory that group or others can open is refused; for a real run, so is a missing change
+digest key (`keys init` makes it) and an agency in scope without its known_hosts file, since
+delivery would refuse it after the drop was sealed.
 `handover run` checks this before the flow, and the flow again for a deployment started in
 Prefect; `handover policy check` reuses the known_hosts check.
 """
@@ -25,6 +26,11 @@ def preflight(config: Config, agencies: Sequence[Agency], *, dry_run: bool) -> N
     except KeyFileError as exc:
         raise KeyFileError(f"{config.path}: paths.key_dir: {exc}") from None
     if not dry_run:
+        # Every drop keeps digests under it (recalls and updates): refuse before any work.
+        try:
+            KeyDirectory(config.key_dir).change_digest_key()
+        except KeyFileError as exc:
+            raise KeyFileError(f"{config.path}: paths.key_dir: {exc}") from None
         problems = [
             problem
             for agency in agencies

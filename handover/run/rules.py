@@ -28,7 +28,7 @@ RULES: tuple[Rule, ...] = (
     Rule(7, "protected_customer", "no deceased, insolvency or hardship flag in force"),
     Rule(8, "minor", "the customer was of age on the order date"),
     Rule(9, "time_barred", "the claim is not time-barred"),
-    Rule(10, "already_handed_over", "the case was not handed over before"),
+    Rule(10, "already_handed_over", "the case is not at an agency, nor on its way to one"),
     Rule(11, "incomplete", "name and postal address are complete"),
     Rule(12, "not_served", "the agency serves the currency and country"),
     Rule(13, "on_hold", "no hold by support in force"),

@@ -21,12 +21,13 @@ import pandas as pd
 from handover import contract
 from handover.config import Agency, Config
 from handover.crypto import envelope
-from handover.crypto.keys import KeyDirectory
+from handover.crypto.keys import KeyDirectory, PseudonymKey
 from handover.crypto.sshsig import Signer
 from handover.faults import crash_point
 from handover.ledger import consent_log
 from handover.ledger.audit import Head
 from handover.ledger.store import PreparedDrop, StateStore
+from handover.run.changes import baseline
 from handover.run.manifest import build_manifest
 
 Sealer = Callable[[pd.DataFrame, Config, Agency, dt.date, KeyDirectory, str, Head], envelope.Drop]
@@ -91,10 +92,13 @@ def prepare(
     consents: pd.DataFrame,
     pseudonym_key_id: str,
     seal: Sealer = seal_rows,
+    digest_key: PseudonymKey | None = None,
 ) -> PreparedDrop:
     """Record, seal and record as sealed one drop of `rows` (agency rows indexed by invoice_id).
 
-    `seal` is `seal_rows` or a wrapper of it (the flow passes its Prefect task).
+    `seal` is `seal_rows` or a wrapper of it (the flow passes its Prefect task). With
+    `digest_key`, the drop's cases keep what they tell the agency (amounts, digests of name,
+    address and contacts), which later runs compare the shop's facts with (recalls and updates).
     """
     drop_id = new_drop_id(agency, as_of)
     directory = config.outbox / agency.name / drop_id
@@ -123,9 +127,13 @@ def prepare(
         "policy_sha256": config.policy_hash(agency),
         "pseudonym_key_id": pseudonym_key_id,
     }
+    cases = rows.assign(customer_id=customer_ids, columns=contract.columns_sent(rows))
+    if digest_key is not None:
+        known = baseline(rows, digest_key)
+        cases[list(known.columns)] = known
     head = store.prepare_drop(
         drop,
-        rows.assign(customer_id=customer_ids, columns=contract.columns_sent(rows)),
+        cases,
         consent_records,
         {**facts, "consent_log_sha256": consent_log.digest(consent_records)},
     )

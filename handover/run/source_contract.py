@@ -10,14 +10,24 @@ checked, with the same case filter.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from handover.errors import SourceError
 from handover.run import source_sql
-from handover.run.source_rules import COLUMNS, KINDS, MAJOR_UNIT_FLOORS, Finding, judge, refusal
+from handover.run.source_rules import (
+    COLUMNS,
+    KINDS,
+    MAJOR_UNIT_FLOORS,
+    RECALL_COLUMNS,
+    Finding,
+    judge,
+    refusal,
+)
 from handover.run.source_sql import ColumnSql
 
 
@@ -43,6 +53,10 @@ class ContractReport:
 
     tables: tuple[TableCheck, ...]
     reads: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # The rows checked, per table (a SQL condition), and the values it binds: extraction reads
+    # exactly these rows.
+    where: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -72,19 +86,21 @@ class ContractReport:
             )
 
 
-def scopes(reads: Mapping[tuple[str, str], str]) -> dict[str, str]:
+def scopes(reads: Mapping[tuple[str, str], str], cases: str | None = None) -> dict[str, str]:
     """Per table, the SQL condition on the rows a run reads (bind `:as_of`, a date).
 
     The cases are the open invoices due before `as_of`, and those whose due date is NULL or
     unreadable (the source suite holds them back); the other tables are limited to them.
-    Columns are compared as `reads` reads them (integer ids as text, dates as dates).
+    `cases` replaces that condition on `invoices` (`invoice_list`: given invoices, whatever their
+    status). Columns are compared as `reads` reads them (integer ids as text, dates as dates).
     """
 
     def expr(table: str, column: str) -> str:
         return reads.get((table, column), column)
 
     due = expr("invoices", "due_date")
-    cases = f"status = 'open' AND ({due} < :as_of OR {due} IS NULL)"
+    if cases is None:
+        cases = f"status = 'open' AND ({due} < :as_of OR {due} IS NULL)"
     case_ids = f"SELECT {expr('invoices', 'invoice_id')} FROM invoices WHERE {cases}"
     case_customers = f"SELECT {expr('invoices', 'customer_id')} FROM invoices WHERE {cases}"
 
@@ -107,47 +123,88 @@ def scopes(reads: Mapping[tuple[str, str], str]) -> dict[str, str]:
     }
 
 
+def invoice_list(dialect: str, reads: Mapping[tuple[str, str], str]) -> str:
+    """The condition on `invoices`: its id is one of `:ids`, a JSON array bound as one value.
+
+    One bound value whatever the number of ids (SQLite limits the parameters of a statement).
+    """
+    invoice_id = reads.get(("invoices", "invoice_id"), "invoice_id")
+    if dialect == "sqlite":
+        return f"{invoice_id} IN (SELECT value FROM json_each(:ids))"
+    if dialect == "postgresql":
+        return f"{invoice_id} IN (SELECT jsonb_array_elements_text(CAST(:ids AS jsonb)))"
+    raise SourceError(
+        f"the shop database's dialect {dialect} is not supported (SQLite, PostgreSQL)"
+    )
+
+
+def statement(sql: str, params: Mapping[str, Any]) -> tuple[sa.TextClause, dict[str, Any]]:
+    """`sql` as a text clause, with the values of `params` it binds (`:as_of` typed as a date)."""
+    used = {name: value for name, value in params.items() if f":{name}" in sql}
+    clause = sa.text(sql)
+    if "as_of" in used:
+        clause = clause.bindparams(sa.bindparam("as_of", type_=sa.Date))
+    return clause, used
+
+
 def check(
-    conn: sa.Connection, as_of: dt.date, *, minor_units_confirmed: bool = False
+    conn: sa.Connection,
+    as_of: dt.date,
+    *,
+    minor_units_confirmed: bool = False,
+    columns: Mapping[str, tuple[str, ...]] = COLUMNS,
+    invoice_ids: Sequence[str] | None = None,
 ) -> ContractReport:
     """Check every table, column and type a run on `as_of` reads; nothing is read but counts.
 
     `minor_units_confirmed` (`[source] confirm_minor_units`) accepts amounts that look like euros.
+    `columns` is what is read per table; with `invoice_ids`, the rows are those of these
+    invoices (whatever their status or due date) instead of the cases due before `as_of`.
     """
     inspector = sa.inspect(conn)
     views = set(inspector.get_view_names())
     present = set(inspector.get_table_names()) | views
     declared = {
         table: {c["name"]: c["type"] for c in inspector.get_columns(table)}
-        for table in COLUMNS
+        for table in columns
         if table in present
     }
-    columns = {
-        table: _describe(conn.dialect.name, table, types) for table, types in declared.items()
+    described = {
+        table: _describe(conn.dialect.name, table, types, columns[table])
+        for table, types in declared.items()
     }
-    reads = {(t, c): sql.read for t, described in columns.items() for c, sql in described.items()}
-    scope = scopes(reads)
-    usable = _usable(declared, columns)
+    reads = {(t, c): sql.read for t, found in described.items() for c, sql in found.items()}
+    params: dict[str, Any] = {"as_of": as_of}
+    cases = None
+    if invoice_ids is not None:
+        cases = invoice_list(conn.dialect.name, reads)
+        params["ids"] = json.dumps([str(i) for i in invoice_ids])
+    scope = scopes(reads, cases)
+    usable = _usable(declared, described)
     tables = [
         _check_table(
             conn,
             table,
             _kind(table, views),
             declared[table],
+            described[table],
             columns[table],
             scope[table] if usable(table) else None,
-            as_of,
+            params,
             minor_units_confirmed,
         )
         if table in present
         else _missing(table)
-        for table in COLUMNS
+        for table in columns
     ]
-    return ContractReport(tables=tuple(tables), reads=reads)
+    return ContractReport(tables=tuple(tables), reads=reads, where=scope, params=params)
 
 
 def _describe(
-    dialect: str, table: str, types: Mapping[str, sa.types.TypeEngine]
+    dialect: str,
+    table: str,
+    types: Mapping[str, sa.types.TypeEngine],
+    columns: tuple[str, ...],
 ) -> dict[str, ColumnSql]:
     """How each present column of `table` that the contract types is read and probed."""
     return {
@@ -158,7 +215,7 @@ def _describe(
             None if dialect == "sqlite" else types[column],
             MAJOR_UNIT_FLOORS.get((table, column), 0),
         )
-        for column in COLUMNS[table]
+        for column in columns
         if (table, column) in KINDS and column in types
     }
 
@@ -190,12 +247,13 @@ def _check_table(
     kind: str,
     declared: Mapping[str, object],
     columns: Mapping[str, ColumnSql],
+    wanted: tuple[str, ...],
     where: str | None,
-    as_of: dt.date,
+    params: Mapping[str, Any],
     minor_units_confirmed: bool,
 ) -> TableCheck:
     findings = []
-    missing = [c for c in COLUMNS[table] if c not in declared]
+    missing = [c for c in wanted if c not in declared]
     if missing:
         findings.append(
             Finding(
@@ -211,7 +269,7 @@ def _check_table(
     ]
     rows, counted = None, {}
     if where is not None:
-        rows, counted, failure = _count(conn, table, kind, columns, where, as_of)
+        rows, counted, failure = _count(conn, table, kind, columns, where, params)
         findings += [failure] if failure else []
     conversions = []
     for column, sql in columns.items():
@@ -249,19 +307,19 @@ def _count(
     kind: str,
     columns: Mapping[str, ColumnSql],
     where: str,
-    as_of: dt.date,
+    params: Mapping[str, Any],
 ) -> tuple[int | None, dict[str, dict[str, int]], Finding | None]:
     """One grouped query: the rows a run reads and, per column, the rows meeting each probe."""
     labels = [(c, label) for c, sql in columns.items() for label in sql.probes]
     sums = [f"SUM(CASE WHEN {columns[c].probes[label]} THEN 1 ELSE 0 END)" for c, label in labels]
-    query = sa.text(
-        f"SELECT {', '.join(['COUNT(*)', *sums])} FROM {table} WHERE {where}"
-    ).bindparams(sa.bindparam("as_of", type_=sa.Date))
+    query, bound = statement(
+        f"SELECT {', '.join(['COUNT(*)', *sums])} FROM {table} WHERE {where}", params
+    )
     try:
-        values = conn.execute(query, {"as_of": as_of}).one()
+        values = conn.execute(query, bound).one()
     except sa.exc.DBAPIError as exc:
         conn.rollback()
-        return None, {}, Finding(table, None, query_failed(kind, table, COLUMNS[table], exc))
+        return None, {}, Finding(table, None, query_failed(kind, table, RECALL_COLUMNS[table], exc))
     counted: dict[str, dict[str, int]] = {c: {} for c in columns}
     for (column, label), value in zip(labels, values[1:], strict=True):
         counted[column][label] = int(value or 0)

@@ -58,6 +58,19 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
     "consents": ("customer_id", "purpose", "granted", "recorded_at", "source"),
     "holds": ("invoice_id", "customer_id", "expires_at"),
 }
+# When each fact arose: a recall or update names the day it took effect (`agency_recall_v1`'s
+# effective_date). Read only for the cases at an agency, by `extract.extract_invoices`.
+FACT_TIMES: Mapping[str, tuple[str, ...]] = {
+    "payments": ("paid_at",),
+    "disputes": ("opened_at",),
+    "installment_plans": ("agreed_at",),
+    "customer_flags": ("set_at",),
+    "holds": ("set_at",),
+}
+# What the comparison of the cases at an agency with the shop's facts reads, table by table.
+RECALL_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    table: columns + FACT_TIMES.get(table, ()) for table, columns in COLUMNS.items()
+}
 
 _KINDS: dict[Kind, tuple[str, ...]] = {
     "id": (
@@ -85,6 +98,7 @@ _KINDS: dict[Kind, tuple[str, ...]] = {
         "customer_flags.cleared_at",
         "consents.recorded_at",
         "holds.expires_at",
+        *(f"{table}.{column}" for table, columns in FACT_TIMES.items() for column in columns),
     ),
     "amount": ("invoices.amount_cents", "payments.amount_cents", "dunning_events.fee_cents"),
     "flag": ("dunning_events.announces_handover", "consents.granted"),

@@ -136,6 +136,7 @@ def _drop(status: Status, row: dict[str, Any]) -> dict[str, Any]:
         "agency": row["agency"],
         "drop_id": row["drop_id"],
         "run_id": row["run_id"],
+        "kind": row.get("kind") or "handover",  # or "recall": a recall/update drop
         "status": row["status"],
         "case_count": row["case_count"],
         "prepared_at": row["prepared_at"],
@@ -223,8 +224,9 @@ def _drops_text(data: dict[str, Any]) -> list[str]:
                 else "prepared, never sealed (its run ended first); the next run gives it up "
                 "and its cases go again"
             )
+            kind = " (recall/update drop)" if drop["kind"] == "recall" else ""
             lines.append(
-                f"    {drop['drop_id']}  {drop['status']} since {drop['status_since']}, "
+                f"    {drop['drop_id']}{kind}  {drop['status']} since {drop['status_since']}, "
                 f"waiting {_duration(drop['age_seconds'])}, {drop['case_count']} cases, "
                 f"run {drop['run_id']}: {what}"
             )

@@ -51,8 +51,16 @@ def minimise(
 
     The result keeps the invoice_id index (for the audit log; it is not a column of the drop).
     """
+    return allowed_rows(cases, consents, agency, case_refs(cases.index.to_series(), pseudonym_key))
+
+
+def allowed_rows(
+    cases: pd.DataFrame, consents: pd.DataFrame, agency: Agency, case_ref: pd.Series
+) -> pd.DataFrame:
+    """`minimise` with the case_refs given: what the policy lets leave for cases handed over
+    before, under the case_ref they were sent with (recalls and updates)."""
     rows = pd.DataFrame(index=cases.index)
-    rows["case_ref"] = case_refs(cases.index.to_series(), pseudonym_key)
+    rows["case_ref"] = case_ref.reindex(cases.index)
     rows["invoice_number"] = cases["invoice_number"]
     for column, source in _TEXT_FROM_CUSTOMER.items():
         rows[column] = _clean_text(cases[source])

@@ -76,7 +76,12 @@ def _seal(
         archive_recipient=shop.archive_recipient(),
         signer=Signer.from_key_file(shop.signing_key()),
         out_dir=out_dir,
-        manifest={"drop_id": drop_id, "agency": agency, "case_count": len(rows)},
+        manifest={
+            "drop_id": drop_id,
+            "agency": agency,
+            "case_count": len(rows),
+            "schema_version": "agency_case_v1",
+        },
         drop_id=drop_id,
     )
 

@@ -45,7 +45,7 @@ def test_explain_prints_each_rule(config, capsys):
     assert main(["explain", "I2", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "I2: NOT eligible in the latest run (run run-2, as_of 2026-06-15, routed to no" in out
-    assert "FAIL 10. the case was not handed over before [already_handed_over]" in out
+    assert "FAIL 10. the case is not at an agency, nor on its way to one [already_hand" in out
     assert "FAIL 13. no hold by support in force [on_hold]" in out
     assert "ok    1. something is still owed" in out
     assert out.count("FAIL") == 2

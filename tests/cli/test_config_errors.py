@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from handover.crypto.keys import KeyDirectory
+from handover.crypto.keys import CHANGE_DIGEST_KEY, KeyDirectory
 from tests.support.paths import EXAMPLE_CONFIG
 
 HANDOVER = Path(sys.executable).with_name("handover")  # the console script of this venv
@@ -188,3 +188,21 @@ def test_agency_add_refuses_a_host_key_paramiko_cannot_read(tmp_path, host_key):
     assert done.stderr.startswith("handover: error: --host-key must be 'ssh-ed25519 AAAA…'")
     assert "paramiko cannot read this one" in done.stderr
     assert (config.read_text(), (tmp_path / "known_hosts").read_text()) == before
+
+
+def test_a_run_without_the_change_digest_key_is_refused_before_any_work(tmp_path):
+    config = workspace(tmp_path)
+    (tmp_path / "keys" / CHANGE_DIGEST_KEY).unlink()
+    for command in (("run",), ("recalls",)):
+        done = subprocess.run(
+            [str(HANDOVER), *command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "paths.key_dir" in done.stderr and CHANGE_DIGEST_KEY in done.stderr
+        assert "handover keys init" in done.stderr
+        assert not (tmp_path / "state.db").exists()
+    status, err = both(config)["policy check"]
+    assert status == 1 and f"paths.key_dir: key file {tmp_path / 'keys' / CHANGE_DIGEST_KEY}" in err

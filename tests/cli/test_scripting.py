@@ -91,8 +91,11 @@ def test_explain_json(ws: Workspace):
         "history",
         "drops",
         "quarantined",
+        "messages",
+        "at_agency",
     ]
     assert found["invoice_id"] == "I2" and found["found_by"] == "invoice_number"
+    assert found["messages"] == []
     assert found["quarantined"] == [
         {"run_id": "run-held", "suite": "outgoing", "reasons": ["invalid_email", "too_long"]}
     ]
@@ -103,6 +106,7 @@ def test_explain_json(ws: Workspace):
     (drop,) = handed["drops"]
     assert drop["drop_id"] == ws.drop and drop["agency"] == "nord"
     assert drop["status"] == "delivered"
+    assert handed["at_agency"] == {"agency": "nord", "drop_id": ws.drop}
 
 
 def test_keys_show_json(ws: Workspace):

@@ -188,3 +188,22 @@ def test_handover_run_stops_on_a_broken_view_naming_view_and_column(workspace, p
         and "values carry a time of day without a zone" in errors[0]
     )
     assert "T09:30:00" not in done.stdout + done.stderr
+
+
+def test_a_view_without_the_fact_times_recalls_read_is_named(workspace):
+    """Recalls read when a payment was made (paid_at): a view that leaves it out is named by
+    `source check`, as the comparison of the cases at an agency would stop on it."""
+    shop = workspace.shop
+    shop.execute(
+        "ALTER TABLE payments RENAME TO raw_payments",
+        "CREATE VIEW payments AS SELECT payment_id, invoice_id, amount_cents, method, iban "
+        "FROM raw_payments",
+    )
+    done = handover(
+        "source", "check", "--config", str(workspace.config), "--as-of", workspace.today
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "fix: view 'payments' lacks column(s) paid_at required by schemas/shop_source.sql"
+        in done.stdout
+    ), done.stdout

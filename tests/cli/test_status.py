@@ -174,6 +174,7 @@ def test_status_json_has_the_same_content_with_stable_keys(night: Night):
         "agency",
         "drop_id",
         "run_id",
+        "kind",
         "status",
         "case_count",
         "prepared_at",
@@ -183,6 +184,7 @@ def test_status_json_has_the_same_content_with_stable_keys(night: Night):
     ]
     assert drop["status"] == "sealed" and drop["status_since"] == drop["sealed_at"]
     assert drop["run_id"] == run["run_id"] and drop["agency"] == "sued"
+    assert drop["kind"] == "handover"
     waited = WAITED.total_seconds()
     assert waited <= drop["age_seconds"] < waited + 600
     assert report["schedule"]["api_url"] is None and report["schedule"]["reachable"] is False

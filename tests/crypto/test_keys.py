@@ -14,6 +14,7 @@ import pytest
 from handover.cli.main import main
 from handover.crypto.keys import (
     ARCHIVE_KEY,
+    CHANGE_DIGEST_KEY,
     PSEUDONYM_ACTIVE,
     PSEUDONYM_KEY,
     RETURNS_KEY,
@@ -49,6 +50,7 @@ def test_init_creates_every_key_owner_only_and_once(tmp_path: Path):
         RETURNS_KEY,
         f"pseudonym-{active.key_id}.key",
         SFTP_CLIENT_KEY,
+        CHANGE_DIGEST_KEY,
     }
     assert stat.S_IMODE(keys.path.stat().st_mode) == 0o700
     for path in created:
@@ -67,6 +69,7 @@ def test_init_creates_every_key_owner_only_and_once(tmp_path: Path):
         (ARCHIVE_KEY, KeyDirectory.archive_recipient),
         ("pseudonym", KeyDirectory.pseudonym_key),
         (SFTP_CLIENT_KEY, KeyDirectory.sftp_client_key),
+        (CHANGE_DIGEST_KEY, KeyDirectory.change_digest_key),
     ],
 )
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
@@ -83,6 +86,16 @@ def test_a_key_group_or_others_can_read_is_refused(keys: KeyDirectory, name, loa
 def test_missing_key_says_how_to_create_it(tmp_path: Path):
     with pytest.raises(KeyFileError, match="handover keys init"):
         KeyDirectory(tmp_path).pseudonym_key()
+
+
+def test_a_key_directory_from_before_recalls_gets_its_change_digest_key(keys: KeyDirectory):
+    (keys.path / CHANGE_DIGEST_KEY).unlink()
+    with pytest.raises(KeyFileError, match=rf"{CHANGE_DIGEST_KEY} is missing.*keys init"):
+        keys.change_digest_key()
+    assert [p.name for p in keys.init()] == [CHANGE_DIGEST_KEY]
+    digest = keys.change_digest_key()
+    assert len(digest.key) == 32 and digest.key_id == pseudonym_key_id(digest.key)
+    assert digest.key != keys.pseudonym_key()
 
 
 def test_fingerprints_match_stock_tools_and_hide_the_keys(keys: KeyDirectory):

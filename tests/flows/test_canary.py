@@ -3,21 +3,24 @@
 Every customer of a demo shop is overwritten with the same canary name, company, street, city,
 e-mail, phone and birth date (one e-mail invalid, so GX quarantines that case); every payment
 carries a canary IBAN, every support note and hold a canary text, every invoice line a canary
-item. The real CLI then runs three times as subprocesses, Prefect at DEBUG with a log file:
+item. The real CLI then runs five times as subprocesses, Prefect at DEBUG with a log file:
 run 1 fails inside the extract task on a first name stored in Latin-1 (the database driver's
 error quotes it), run 2 fails after sealing (a wrong pinned host key), run 3 delivers the
 waiting drop and, its e-mail fixed, the quarantined case. Then the agency sends two return
 files (issue 11): one made with its tool (a payment, a complaint), and one made with stock `age`
 and `ssh-keygen` whose first row carries a canary name as its event id and whose second row a
-canary e-mail address; run 4 takes the first and refuses the second (exit 1). Afterwards every
-byte the runs left behind (output, Prefect home and database, temp directory, HOME, log file,
-state and audit database, outbox, inbox, returns folder, working directory) is searched for
-every form of every canary. The decrypted payload and the refused return file must hold them,
-so the search can fail.
+canary e-mail address; run 4 takes the first and refuses the second (exit 1). The agency takes
+its refused file back; debtors move to a canary address, pay, and withdraw consent: run 5
+delivers a recall/update drop whose new address is a canary too. Afterwards every byte the runs
+left behind (output, Prefect home and database, temp directory, HOME, log file, state and audit
+database, outbox, inbox, returns folder, working directory) is searched for every form of every
+canary. The decrypted payloads and the refused return file must hold them, so the search can
+fail.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import os
@@ -29,13 +32,15 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 import yaml
 
+from handover import recall_contract
 from handover.config import load_config
 from handover.contract import COLUMNS, read_csv_rows
 from handover.crypto.keys import KeyDirectory
 from handover.demo.data import generate
-from handover.ledger.store import StateStore
+from handover.ledger.store import StateStore, delivered_cases, handovers
 from handover.run import decide, extract
 from tests.conftest import Sshd, make_age_identity, require_tool
 from tests.support.paths import PROJECT
@@ -377,6 +382,59 @@ def final_states(prefect_db: Path) -> list[str]:
         ]
 
 
+# Where debtors move to after the handover: a canary too (FRAGMENTS finds "Kanarien").
+NEW_STREET = "Kanarienneubauweg 88"
+NEW_CITY = "Neukanarienstadt"
+
+
+def recall_and_update(ws: Workspace, handed: list[Path]) -> subprocess.CompletedProcess[bytes]:
+    """Run 5: two debtors move, one pays in full, one partly, one withdraws e-mail consent;
+    the recall/update drop carries the new address (a canary) and nothing else personal."""
+    store = StateStore(f"sqlite:///{ws.root / 'shop' / 'state.db'}")
+    with store.engine.connect() as conn:
+        at_agency = conn.execute(
+            sa.select(handovers.c.invoice_id, handovers.c.customer_id)
+            .join(delivered_cases, delivered_cases.c.invoice_id == handovers.c.invoice_id)
+            .order_by(handovers.c.invoice_id)
+        ).all()
+    store.engine.dispose()
+    per_customer = collections.Counter(customer for _, customer in at_agency)
+    single = [(i, c) for i, c in at_agency if per_customer[c] == 1]
+    (_, mover), (paid, _), (part, _), (_, withdrawer) = single[:4]
+    with sqlite3.connect(ws.shop_db) as db:
+        db.execute(
+            "UPDATE customers SET street = ?, city = ? WHERE customer_id = ?",
+            (NEW_STREET, NEW_CITY, mover),
+        )
+        db.execute(  # the rest of what is owed: paid in full
+            "INSERT INTO payments SELECT 'P-recall-1', i.invoice_id, '2026-06-14 10:00:00', "
+            "i.amount_cents - (SELECT COALESCE(SUM(amount_cents), 0) FROM payments p "
+            "WHERE p.invoice_id = i.invoice_id), 'card', ? FROM invoices i WHERE invoice_id = ?",
+            (IBAN, paid),
+        )
+        db.execute(
+            "INSERT INTO payments VALUES ('P-recall-2', ?, '2026-06-14 11:00:00', 100, 'card', ?)",
+            (part, IBAN),
+        )
+        db.execute(
+            "INSERT INTO consents VALUES (?, 'contact_email', 0, '2026-06-14 12:00:00', 'letter')",
+            (withdrawer,),
+        )
+    result = handover_run(ws)
+    assert result.returncode == 0, output(result)
+    (recall_payload,) = set(ws.inbox.glob("*.csv.age")) - set(handed)
+    plain = decrypt(ws, recall_payload)
+    rows = {row["reason_code"]: row for row in recall_contract.read_csv_rows(plain)}
+    assert set(rows) >= {"address_changed", "paid_in_full", "partial_payment", "consent_withdrawn"}
+    assert (rows["address_changed"]["street"], rows["address_changed"]["city"]) == (
+        NEW_STREET,
+        NEW_CITY,
+    )
+    # The search below can find the canary; and the drop holds no other personal data.
+    assert find_canaries(plain) == {"Kanarien"}
+    return result
+
+
 # --------------------------------------------------------------------------- the test
 
 
@@ -465,9 +523,14 @@ def test_personal_data_leaves_only_inside_the_encrypted_drop(tmp_path: Path, ssh
     assert ws.log_file.stat().st_size > 0
     assert b"Extracted" in ws.log_file.read_bytes()  # the flow's own lines are in the file
 
+    # The agency takes its refused file back (still searched below: it is ciphertext).
+    for part in ws.returns.glob("canary-return.*"):
+        part.rename(tmp_path / part.name)
+    recalled = recall_and_update(ws, payloads)
+
     places = {
         f"run {n} {stream}": getattr(result, stream)
-        for n, result in enumerate((poisoned, failed, delivered, returned), start=1)
+        for n, result in enumerate((poisoned, failed, delivered, returned, recalled), start=1)
         for stream in ("stdout", "stderr")
     }
     shop_files = {ws.shop_db, *ws.shop_db.parent.glob(ws.shop_db.name + "-*")}

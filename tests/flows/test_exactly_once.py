@@ -137,8 +137,16 @@ def wait_stopped(proc: subprocess.Popen[bytes], timeout: float = 240) -> None:
 
 
 def build(
-    root: Path, sshd: Sshd, api_url: str, *, delivery: str = "", ports: dict | None = None
+    root: Path,
+    sshd: Sshd,
+    api_url: str,
+    *,
+    delivery: str = "",
+    ports: dict | None = None,
+    agency_extra: dict[str, str] | None = None,
 ) -> Night:
+    """Two agencies on the sshd, nord (DE: I1-I4) and sued (AT: I5, I6); `agency_extra` adds
+    TOML lines to an agency's table (its `columns`, say)."""
     root.mkdir(parents=True)
     shop = Shop(root / "shop.db")
     for n in range(1, 5):
@@ -165,6 +173,7 @@ def build(
 [agencies.{agency}]
 recipients = ["{identity.to_public()}"]
 countries = ["{country}"]
+{(agency_extra or {}).get(agency, "")}
 [agencies.{agency}.sftp]
 host = "{sshd.host}"
 port = {port}

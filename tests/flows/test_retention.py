@@ -30,6 +30,7 @@ def test_identifier_retention_runs_on_the_config_and_audits(prefect, monkeypatch
             "quarantine_removed",
             "return_events_removed",
             "reviews_removed",
+            "recall_cases_removed",
         ],
         0,
     )

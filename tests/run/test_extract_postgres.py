@@ -172,3 +172,26 @@ def test_unreachable_postgresql_source_is_one_line_naming_the_database():
     with pytest.raises(SourceError, match=r"cannot read the shop database: .*127\.0\.0\.1") as exc:
         extract.extract(url, dt.date(2026, 6, 15))
     assert "\n" not in str(exc.value) and "s3cret-pw" not in str(exc.value)
+
+
+def test_the_facts_of_given_invoices_are_the_same_on_both(shops):
+    """The comparison's extraction (recalls): any status, one bound list of ids on each."""
+    engine = sa.create_engine(shops.sqlite_url)
+    with engine.connect() as conn:
+        ids = list(
+            conn.execute(
+                sa.text(
+                    "SELECT invoice_id FROM invoices WHERE invoice_id IN (SELECT invoice_id "
+                    "FROM payments) ORDER BY invoice_id LIMIT 400"
+                )
+            ).scalars()
+        )
+        statuses = set(conn.execute(sa.text("SELECT DISTINCT status FROM invoices")).scalars())
+    engine.dispose()
+    lite = extract.extract_invoices(shops.sqlite_url, [*ids, "no-such-invoice"], shops.as_of)
+    pg = extract.extract_invoices(shops.pg_url, [*ids, "no-such-invoice"], shops.as_of)
+    assert sorted(lite["invoices"]["invoice_id"]) == sorted(ids)  # whatever their status
+    assert set(lite["invoices"]["status"]) > {"open"} and len(statuses) > 1
+    assert "paid_at" in lite["payments"] and "set_at" in lite["holds"]
+    for table in lite:
+        pd.testing.assert_frame_equal(sorted_frame(pg[table]), sorted_frame(lite[table]), obj=table)
