@@ -4,6 +4,7 @@ the agency holds; no invoice is at two agencies at once (the database's primary 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -259,3 +260,43 @@ def test_retention_erases_the_recall_register_with_its_drop(store, tmp_path):
         for table in (recall_cases, recall_messages):
             assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
     assert not store.knows_invoice("I1")
+
+
+def test_a_case_its_agency_closed_or_returned_is_no_longer_compared(store, tmp_path):
+    delivered(store, "D1", ["I1", "I2", "I3", "I4", "I5"], tmp_path)
+
+    def event(event_id: str, invoice: str, event: str, day: str) -> dict:
+        return {
+            "event_id": event_id,
+            "invoice_id": invoice,
+            "case_ref": f"ref-{invoice}",
+            "event": event,
+            "event_date": day,
+            "amount_cents": 5000 if event == "closed_paid" else None,
+            "currency": "EUR" if event == "closed_paid" else None,
+        }
+
+    after = (AS_OF + dt.timedelta(days=3)).isoformat()
+    store.ingest_return(
+        "run-1",
+        agency="nord",
+        return_id="RET-1",
+        manifest_sha256="m" * 64,
+        events=[
+            event("E1", "I1", "closed_uncollectable", after),
+            event("E2", "I2", "returned", after),
+            event("E3", "I3", "complaint", after),  # not closing: still at the agency
+            event("E4", "I4", "closed_paid", (AS_OF - dt.timedelta(days=1)).isoformat()),
+        ],
+    )
+    store.ingest_return(  # another agency cannot close nord's case
+        "run-1",
+        agency="sued",
+        return_id="RET-2",
+        manifest_sha256="s" * 64,
+        events=[event("E5", "I5", "closed_paid", after)],
+    )
+    # I4's closing predates its handover: not about this case at nord.
+    assert sorted(store.open_cases(["nord"]).index) == ["I3", "I4", "I5"]
+    assert store.at_agency("I1") is None
+    assert store.at_agency("I3") == {"agency": "nord", "drop_id": "D1"}
