@@ -1,4 +1,4 @@
-"""What compliance officers ask: explain, subject, consent changes, RoPA, report."""
+"""What compliance officers ask: explain, subject, consent changes, RoPA, report, outcomes."""
 
 from __future__ import annotations
 
@@ -45,6 +45,22 @@ def register(commands: Any) -> None:
     report.add_argument("-o", "--output", required=True, help="the HTML file to write")
     report.add_argument("--manifests", metavar="DIR", help="also check these manifests' heads")
     report.set_defaults(func=cmd_report)
+
+    outcomes = with_config(
+        commands.add_parser(
+            "outcomes",
+            help="what became of the cases handed over in a period, per agency",
+            description="For the cases delivered to an agency from --from to --to (days of "
+            "delivery, UTC): amounts handed over and recovered, recalls by reason and their "
+            "latency, disputes and complaints per 100 cases, what the agency reported. Counts "
+            "and amounts only.",
+        )
+    )
+    outcomes.add_argument("--from", dest="start", type=as_of, required=True, help="first day")
+    outcomes.add_argument("--to", dest="end", type=as_of, required=True, help="last day")
+    outcomes.add_argument("--agency", help="only this agency")
+    outcomes.add_argument("--json", action="store_true", help="one JSON document, minor units")
+    outcomes.set_defaults(func=cmd_outcomes)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -132,4 +148,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     Path(args.output).write_text(report.render_html(data), encoding="utf-8")
     print(f"wrote {args.output}: {sum(n for *_, n in data.handovers)} cases handed over")
+    return 0
+
+
+def cmd_outcomes(args: argparse.Namespace) -> int:
+    import json
+
+    from handover.compliance import outcomes
+    from handover.config import load_config
+    from handover.ledger.store import StateStore
+
+    config = load_config(args.config)
+    found = outcomes.collect(
+        StateStore(config.state_url),
+        start=dt.date.fromisoformat(args.start),
+        end=dt.date.fromisoformat(args.end),
+        agency=args.agency,
+    )
+    if args.json:
+        print(json.dumps(outcomes.as_dict(found), indent=2))
+    else:
+        print("\n".join(outcomes.lines(found)))
     return 0

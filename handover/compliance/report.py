@@ -1,7 +1,8 @@
 """`handover report`: one self-contained HTML page on a period, for the compliance officer.
 
-Cases handed over per agency and day (an inline SVG chart), exclusions per reason code,
-quarantine, validation results per run, the audit chain's status and the key fingerprints. The
+Cases handed over per agency and day (an inline SVG chart), what became of them per agency
+(`handover.compliance.outcomes`), exclusions per reason code, quarantine, validation results per
+run, the audit chain's status and the key fingerprints. The
 page has no external assets and no script, and holds counts, codes and ids of runs and drops
 only: no personal data, no invoice or customer ids.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from handover.compliance import outcomes as outcomes_of
 from handover.errors import AuditIntegrityError, AuditUnverifiable
 from handover.ledger import audit, consent_log
 from handover.ledger.store import StateStore, decisions, drops, handover_drops, runs
@@ -53,6 +55,7 @@ class ReportData:
     chain_ok: bool
     chain_status: str
     fingerprints: Mapping[str, str]
+    outcomes: outcomes_of.Outcomes | None = None
 
 
 def collect(
@@ -121,6 +124,7 @@ def collect(
         chain_ok=chain_ok,
         chain_status=chain,
         fingerprints=dict(fingerprints),
+        outcomes=outcomes_of.collect(store, start=start, end=end),
     )
 
 
@@ -214,6 +218,11 @@ def render_html(data: ReportData) -> str:
             [(day, agency, n) for day, agency, n in data.handovers],
             empty="No case was handed over in this period.",
         ),
+        "<h2>Outcomes per agency</h2>",
+        "<p class='meta'>The cases handed over in this period and what the agencies reported "
+        "about them up to now (<code>handover outcomes</code>); amounts are the open amounts "
+        "at handover and the payments the agencies reported.</p>",
+        _outcomes_table(data.outcomes),
         "<h2>Exclusions per reason code</h2>",
         "<p class='meta'>Distinct cases that failed the rule in at least one run of the period "
         "(a case may fail several rules).</p>",
@@ -259,6 +268,52 @@ def render_html(data: ReportData) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Handover report {data.start} – {data.end}</title><style>{_CSS}</style>"
         "</head><body>" + "\n".join(sections) + "</body></html>\n"
+    )
+
+
+def _outcomes_table(found: outcomes_of.Outcomes | None) -> str:
+    agencies = found.agencies if found else ()
+    rows = []
+    for a in agencies:
+        latency = (
+            f"{a.latency.median_days:g} / {a.latency.p90_days} / {a.latency.max_days} days "
+            f"({a.latency.recalls})"
+            if a.latency
+            else "–"
+        )
+        rows.append(
+            (
+                a.agency,
+                a.cases,
+                ", ".join(outcomes_of.money(v, c) for c, v in a.handed_over_cents.items()),
+                ", ".join(
+                    outcomes_of.money(v, c)
+                    + (f" ({r} %)" if (r := a.recovery_rate(c)) is not None else "")
+                    for c, v in a.recovered_cents.items()
+                )
+                or "–",
+                f"{a.disputes} ({a.per_100(a.disputes)})",
+                f"{a.complaints} ({a.per_100(a.complaints)})",
+                ", ".join(f"{code} {n}" for code, n in a.reported.items() if n) or "–",
+                ", ".join(f"{reason} {n}" for reason, n in a.recalls.items()) or "–",
+                latency,
+            )
+        )
+    return _table(
+        "outcomes",
+        (
+            "agency",
+            "cases",
+            "open amount handed over",
+            "recovered",
+            "disputes (per 100)",
+            "complaints (per 100)",
+            "reported by the agency",
+            "recalls by reason",
+            "recall latency median / 90 % / max",
+        ),
+        rows,
+        empty="No case was handed over in this period.",
     )
 
 

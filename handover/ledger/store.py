@@ -126,6 +126,7 @@ handovers = sa.Table(
     sa.Column("case_ref", sa.Text, nullable=False),
     sa.Column("columns", sa.Text, nullable=False),  # the columns sent non-empty
     *_baseline_columns(),  # what the drop sent, for the comparisons after delivery
+    sa.Column("currency", sa.Text),  # of the amounts, for `handover outcomes`; NULL before it
 )
 sa.Index("handovers_invoice", handovers.c.invoice_id)
 sa.Index("handovers_drop", handovers.c.drop_id)
@@ -568,7 +569,7 @@ class StateStore:
                 )
             )
             # The baseline for later comparisons, where the run computed it.
-            baseline = [c for c in BASELINE_COLUMNS if c in cases]
+            baseline = [c for c in (*BASELINE_COLUMNS, "currency") if c in cases]
             rows = cases[["customer_id", "case_ref", "columns", *baseline]].rename_axis(
                 "invoice_id"
             )

@@ -216,17 +216,24 @@ class _Cases:
         return after
 
 
+# The recall reasons whose effective date is the day the shop recorded the fact; the others
+# (cancelled, written_off, withdrawn) have none and take the run's day.
+DATED_RECALLS = ("paid_in_full", "disputed", "installment_plan", "protected_customer")
+
+
 def _recalls(at: _Cases) -> pd.DataFrame:
     """One recall per recalled case: its first reason, effective the day that reason arose."""
     recalled = at.recall[at.recalled]
     first = recalled.idxmax(axis=1) if not recalled.empty else pd.Series(dtype=object)
     effective = pd.Series(at.today, index=first.index, dtype=object)
-    for code, found in {
+    arose = {
         "paid_in_full": at.days.payment,
         "disputed": at.days.dispute,
         "installment_plan": at.days.plan,
         "protected_customer": at.days.flag_of_case(at.base["customer_id"]),
-    }.items():
+    }
+    for code in DATED_RECALLS:
+        found = arose[code]
         mine = first.index[first == code]
         effective[mine] = found.reindex(mine).fillna(at.today)
     return _messages(first.index, "recall", first, effective, "", {})

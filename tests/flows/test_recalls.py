@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import collections
 import csv
+import datetime as dt
 import io
 import json
 import signal
 import sqlite3
 import subprocess
 import sys
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -224,6 +226,37 @@ def test_the_next_run_delivers_one_recall_drop_per_agency_with_the_six_messages(
     for agency in AGENCIES:
         heads, _ = manifest_heads(night.inboxes[agency], verify_signature)
         night.store.verify(verify_signature=verify_signature, witnessed=heads)
+
+    # Outcomes: nord's recalls by reason, and their latency from the day of the fact (the
+    # effective date the agency read) to the Berlin day the recall drop was delivered.
+    with night.store.engine.connect() as conn:
+        (delivered_at,) = conn.execute(
+            sa.select(drops.c.delivered_at).where(
+                drops.c.kind == "recall", drops.c.agency == "nord"
+            )
+        ).scalars()
+    arrived = dt.datetime.fromisoformat(delivered_at).astimezone(ZoneInfo("Europe/Berlin"))
+    days = sorted(
+        (arrived.date() - dt.date.fromisoformat(r["effective_date"])).days
+        for r in opened(night, "nord", "recall")
+        if r["message_type"] == "recall"
+    )
+    day = delivered_at[:10]
+    code, out = handover(
+        night, "outcomes", "--from", day, "--to", day, "--agency", "nord", "--json"
+    )
+    assert code == 0, out
+    nord = json.loads(out)["agencies"]["nord"]
+    assert nord["cases"] == 4
+    assert nord["recalls"] == {"disputed": 1, "paid_in_full": 1, "protected_customer": 1}
+    assert nord["recall_latency_days"] == {
+        "recalls": 3,
+        "median": float(days[1]),
+        "p90": days[2],
+        "max": days[2],
+    }
+    code, out = handover(night, "outcomes", "--from", day, "--to", day, "--agency", "nord_")
+    assert code == 1 and "no drop for agency 'nord_'" in out, out
 
 
 def test_a_recalled_case_goes_out_again_only_once_its_facts_make_it_eligible(night):

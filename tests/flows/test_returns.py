@@ -7,6 +7,7 @@ handover; the payments go to the accounting with `handover returns export`."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import shutil
@@ -146,6 +147,32 @@ def test_a_return_file_is_taken_once_and_a_complaint_holds_its_case_until_releas
         "return_id": return_id,
     }
     assert entries(setup, "returns_exported")[0]["data"]["sums"] == {"EUR": 1500}
+
+    # Outcomes and the report: computed here from what the agency received and reported.
+    handed = [r for p in setup.inbox.glob("*.csv.age") for r in read_csv_rows(decrypt(setup, p))]
+    open_cents = sum(int(r["open_cents"]) for r in handed)
+    today = dt.datetime.now(dt.UTC).date().isoformat()  # drops are dated by delivery, in UTC
+    done = handover("outcomes", "--from", today, "--to", today, "--json", "--config", setup.config)
+    assert done.returncode == 0, done.stderr
+    test = json.loads(done.stdout)["agencies"]["test"]
+    assert (test["cases"], test["handed_over_cents"]) == (3, {"EUR": open_cents})
+    assert test["recovered_cents"] == {"EUR": 1500}
+    assert test["recovery_rate_percent"] == {"EUR": round(100 * 1500 / open_cents, 1)}
+    assert (test["complaints"], test["complaints_per_100"]) == (1, 33.3)
+    assert (test["disputes"], test["disputes_per_100"]) == (0, 0.0)
+    assert test["reported"]["closed_uncollectable"] == 1
+    assert test["reported"]["closed_paid"] == test["reported"]["returned"] == 0
+    text = handover("outcomes", "--from", today, "--to", today, "--config", setup.config)
+    assert "  complaints after handover: 1 (33.3 per 100 cases)" in text.stdout, text.stdout
+    assert "  recovered (agency's payment reports): 15.00 EUR (" in text.stdout
+    page = tmp_path / "report.html"
+    done = handover("report", "--from", today, "--to", today, "-o", page, "--config", setup.config)
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    outcomes = html[html.index("<table id='outcomes'>") :].split("</table>")[0]
+    assert "<td>test</td><td>3</td>" in outcomes
+    assert "<td>15.00 EUR (" in outcomes and "<td>1 (33.3)</td>" in outcomes
+    assert "closed_uncollectable 1" in outcomes
 
 
 def test_a_refused_return_file_holds_back_no_handover_and_fails_the_run(prefect, setup, tmp_path):
