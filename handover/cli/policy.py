@@ -25,7 +25,7 @@ def register(commands: Any) -> None:
         action="store_true",
         help="also log in to each agency's SFTP server (pinned host key, the shop's key) and "
         "check its inbox takes a file: a hidden check file is written and removed, nothing "
-        "else is sent",
+        "else is sent; and that its returns folder, if it sends return files, can be listed",
     )
     check.add_argument("--json", action="store_true", help="one JSON document (see README)")
     check.set_defaults(func=cmd_policy_check)
@@ -50,7 +50,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     problems = check_config(config)
     warnings = policy_warnings(config, recorded_policies(config.state_url))
     connections = {c.agency: c for c in check_connections(config)} if args.connect else {}
-    problems += [c.problem for c in connections.values() if c.problem]
+    problems += [p for c in connections.values() for p in c.problems]
     if args.json:
         print(json.dumps(_as_json(config, problems, warnings, connections), indent=2))
         return ERROR if problems else OK
@@ -70,6 +70,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
             f"  {c.agency}: logged in to {c.user}@{c.host}:{c.port}, host key "
             f"{c.host_key_fingerprint} as pinned; inbox '{c.inbox}' takes a file"
         )
+        if c.returns_folder is not None:
+            print(f"  {c.agency}: returns folder '{c.returns_folder}' can be listed")
     return OK
 
 
@@ -90,6 +92,13 @@ def _as_json(
                 "inbox": c.inbox,
                 "host_key_fingerprint": c.host_key_fingerprint,
                 "problem": c.problem,
+                "returns": None
+                if c.returns_folder is None
+                else {
+                    "folder": c.returns_folder,
+                    "ok": c.returns_problem is None,
+                    "problem": c.returns_problem,
+                },
             }
         agencies.append(
             {

@@ -1,7 +1,9 @@
 """`handover explain`: each rule's result for one case, in words support staff can read out.
 
 Besides the rules: the drops the case went into, the recalls and updates sent about it since
-(issue 11), and whether it is at an agency now.
+(issue 11), whether it is at an agency now, what the agencies reported about it in their return
+files (event codes, dates, amounts: the return contract has no free text), and whether a
+dispute or complaint put it on review or it was released.
 
 The case is named by its invoice id or by the invoice number printed on the invoice, which the
 shop database resolves. Either is matched exactly. One that neither the shop database nor the
@@ -75,6 +77,8 @@ class Explanation:
     drops: tuple[dict[str, Any], ...]
     messages: tuple[dict[str, Any], ...] = ()  # recalls and updates sent about it, oldest first
     at_agency: dict[str, Any] | None = None  # where it is now: agency, drop_id
+    returns: tuple[dict[str, Any], ...] = ()  # what the agencies reported, oldest first
+    review: dict[str, Any] | None = None  # on review, or released; None: never on review
 
 
 def explanation(config: Config, invoice: str) -> Explanation:
@@ -91,6 +95,8 @@ def explanation(config: Config, invoice: str) -> Explanation:
         tuple(store.drops_of(invoice_id)),
         tuple(store.recall_messages_of(invoice_id)),
         store.at_agency(invoice_id),
+        tuple(store.return_events_of(invoice_id)),
+        store.review_of(invoice_id),
     )
 
 
@@ -169,7 +175,65 @@ def as_dict(found: Explanation) -> dict[str, Any]:
             for m in found.messages
         ],
         "at_agency": found.at_agency,
+        "returns": [
+            {
+                "agency": r["agency"],
+                "return_id": r["return_id"],
+                "event_id": r["event_id"],
+                "event": r["event"],
+                "event_date": r["event_date"],
+                "amount_cents": r["amount_cents"],
+                "currency": r["currency"],
+                "ingested_at": r["ingested_at"],
+            }
+            for r in found.returns
+        ],
+        "review": _review(found.review),
     }
+
+
+def _review(review: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A review hold as JSON: on review (since, event, agency) or released (when, reason)."""
+    if review is None:
+        return None
+    return {
+        "status": review["status"],
+        "since": review["since"],
+        "event": review["event"],
+        "event_id": review["event_id"],
+        "agency": review["agency"],
+        "released_at": review["released_at"],
+        "release_reason": review["release_reason"],
+    }
+
+
+def _reported(found: Explanation) -> list[str]:
+    """What the agencies reported about the case, and its review hold."""
+    lines = []
+    for r in found.returns:
+        amount = (
+            f", {r['amount_cents']} {r['currency']} (minor units)"
+            if r["amount_cents"] is not None
+            else ""
+        )
+        lines.append(
+            f"Reported by {r['agency']} in return file {r['return_id']} (event "
+            f"{r['event_id']}): {r['event']} on {r['event_date']}{amount}"
+        )
+    review = found.review
+    if review is not None:
+        cause = f"{review['event']} reported by {review['agency']} (event {review['event_id']})"
+        if review["status"] == "on_review":
+            lines.append(
+                f"On review since {review['since']}: {cause}; not handed over again until "
+                "`handover release`."
+            )
+        else:
+            lines.append(
+                f"Released from review at {review['released_at']} (reason "
+                f"{review['release_reason']}); on review since {review['since']}: {cause}."
+            )
+    return lines
 
 
 def _told(found: Explanation) -> list[str]:
@@ -205,10 +269,13 @@ def _account(found: Explanation) -> list[str]:
         for q in found.quarantined
     ]
     if not history:
-        return held or [
-            f"Invoice {invoice_id} was not a case in any recorded run: it was not open and "
-            "overdue on a run's as_of date, or no run has happened since."
-        ]
+        return (
+            held
+            or [
+                f"Invoice {invoice_id} was not a case in any recorded run: it was not open and "
+                "overdue on a run's as_of date, or no run has happened since."
+            ]
+        ) + _reported(found)
     latest = history[0]
     failed = set(_codes(latest["reasons"]))
     kind = "dry run" if latest["dry_run"] else "run"
@@ -232,6 +299,7 @@ def _account(found: Explanation) -> list[str]:
     else:
         lines.append("Never handed over.")
     lines += _told(found)
+    lines += _reported(found)
     lines += held
     if len(history) > 1:
         lines.append(f"{len(history)} runs decided on this case; earlier ones:")

@@ -8,12 +8,14 @@ The part a run cannot do without is `handover.run.preflight`, which this reuses.
 `check_connections` (`policy check --connect`) goes one step further and logs in to each
 agency's SFTP server as delivery would (`handover.run.deliver.probe_inbox`): pinned host key,
 the shop's client key, and an inbox that takes a file. It sends nothing but a hidden check
-file, removed again.
+file, removed again. For an agency that sends return files (`[agencies.NAME.returns]`) it also
+opens and lists its returns folder as the returns flow does (`handover.agency.inbox.SftpInbox`):
+nothing there is read, moved or written.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 
 from handover.config import Agency, Config
@@ -33,11 +35,18 @@ class Connection:
     inbox: str
     host_key_fingerprint: str | None  # None: no login
     problem: str | None  # None: logged in, and the inbox took the check file
+    returns_folder: str | None = None  # None: the agency sends no return files
+    returns_problem: str | None = None  # None: the returns folder could be listed (or none)
 
     @property
     def ok(self) -> bool:
         """True when delivery to this agency would get through."""
         return self.problem is None
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem found with this agency's server, one line each."""
+        return [p for p in (self.problem, self.returns_problem) if p]
 
 
 def check_config(config: Config) -> list[str]:
@@ -80,32 +89,82 @@ def check_config(config: Config) -> list[str]:
 
 
 def check_connections(config: Config) -> list[Connection]:
-    """Log in to every agency's SFTP server and check its inbox takes a file, one by one.
+    """Log in to every agency's SFTP server and check its inbox takes a file, one by one; for
+    an agency that sends return files, also that its returns folder can be listed.
 
-    A problem names the agency, its server and inbox, and what to do (the messages of
-    delivery: a changed host key, a refused login, a missing or read-only inbox).
+    A problem names the agency, its server and inbox or returns folder, and what to do (the
+    messages of delivery: a changed host key, a refused login, a missing or read-only inbox; a
+    missing returns folder, or one that is no folder). A cause both checks meet (a changed host
+    key, a refused login) is named once.
     """
     from handover.run.deliver import probe_inbox  # paramiko's SFTP side only when connecting
 
     found = []
     for agency in config.agencies:
         sftp = agency.sftp
-        fingerprint, problem = None, None
+        fingerprint, problem, cause = None, None, None
         try:
             client_key = KeyDirectory(config.key_dir).sftp_client_key()
             probe = probe_inbox(sftp, client_key, timeout=config.run.timeout_seconds)
             fingerprint = probe.host_key_fingerprint
         except HandoverError as exc:
+            cause = str(exc)
             problem = (
                 f"agency {agency.name} (sftp {sftp.user}@{sftp.host}:{sftp.port}, inbox "
                 f"'{sftp.inbox}'): {exc}"
             )
+        folder, returns_problem = None, None
+        if agency.returns is not None:
+            folder = agency.returns.folder
+            why = _list_returns_folder(config, agency)
+            if why is not None and why != cause:
+                returns_problem = (
+                    f"agency {agency.name} (sftp {sftp.user}@{sftp.host}:{sftp.port}, returns "
+                    f"folder '{folder}'): {why}; the returns flow could not take its return "
+                    f"files: correct [agencies.{agency.name}.returns] folder in {config.path}, "
+                    f"or ask the agency to create that folder and let '{sftp.user}' list it"
+                )
         found.append(
             Connection(
-                agency.name, sftp.host, sftp.port, sftp.user, sftp.inbox, fingerprint, problem
+                agency.name,
+                sftp.host,
+                sftp.port,
+                sftp.user,
+                sftp.inbox,
+                fingerprint,
+                problem,
+                folder,
+                returns_problem,
             )
         )
     return found
+
+
+def _list_returns_folder(config: Config, agency: Agency) -> str | None:
+    """Open and list `agency`'s returns folder as the returns flow does; None, or why not."""
+    import stat
+
+    import paramiko
+
+    from handover.agency.inbox import SftpInbox, describe, kind_of
+
+    assert agency.returns is not None
+    endpoint = replace(agency.sftp, inbox=agency.returns.folder)
+    try:
+        client_key = KeyDirectory(config.key_dir).sftp_client_key()
+        folder = SftpInbox.at(endpoint, client_key, timeout=config.run.timeout_seconds)
+    except HandoverError as exc:
+        return str(exc)
+    try:
+        mode = folder.sftp.stat(folder.path).st_mode
+        if not stat.S_ISDIR(mode or 0):
+            return f"{folder.location}: is {kind_of(mode)}, not a folder"
+        folder.names()
+    except (OSError, paramiko.SSHException) as exc:
+        return f"{folder.location}: cannot list the folder ({describe(exc)})"
+    finally:
+        folder.close()
+    return None
 
 
 def policy_warnings(config: Config, recorded: dict[str, tuple[str | None, str]]) -> list[str]:

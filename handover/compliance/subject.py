@@ -2,8 +2,9 @@
 
 For one customer: every case that left (when, to which agency, in which drop, which fields, on
 which basis) with its current state in the case register and the recalls and updates sent about
-it since (Art. 19: which recipients were told of a rectification), and the cases held back
-with their latest reason codes. With the shop's archive identity, it also shows the exact
+it since (Art. 19: which recipients were told of a rectification), what the agency reported
+about it in its return files and whether a dispute or complaint put it on review, and the cases
+held back with their latest reason codes. With the shop's archive identity, it also shows the exact
 values sent (a new address in an update included), decrypted from the archived payloads in the
 outbox. Only then does the answer hold personal data; it goes to the requester, never into logs
 or the audit.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,33 @@ class SentMessage:
 
 
 @dataclass(frozen=True)
+class ReportedEvent:
+    """An event the agency reported about a case in a return file (codes, a date, an amount)."""
+
+    agency: str
+    return_id: str
+    event_id: str
+    event: str
+    event_date: str
+    amount_cents: int | None  # payment and closed_paid only, in minor units
+    currency: str | None
+    ingested_at: str
+
+
+@dataclass(frozen=True)
+class Review:
+    """A dispute or complaint that put the case on review, and its release if there was one."""
+
+    status: str  # on_review | released
+    since: str
+    event: str
+    event_id: str
+    agency: str
+    released_at: str | None
+    release_reason: str | None  # a code of handover.returns.reasons.RELEASE_REASONS
+
+
+@dataclass(frozen=True)
 class SentCase:
     """A case of the customer that went into a drop."""
 
@@ -80,6 +108,8 @@ class SentCase:
     values: dict[str, str] | None  # only with the archive identity
     values_note: str | None = None  # why values are missing despite the archive identity
     messages: tuple[SentMessage, ...] = ()  # recalls and updates about it since, oldest first
+    returns: tuple[ReportedEvent, ...] = ()  # what its agency reported, oldest first
+    review: Review | None = None  # the invoice's review hold, on the case its agency reported
 
 
 @dataclass(frozen=True)
@@ -148,6 +178,7 @@ def subject_report(
     identities = _identities(archive_identity) if archive_identity else None
     payload_rows: dict[str, dict[str, dict[str, str]] | None] = {}
     sent = []
+    reported: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         values, note = None, None
         if identities is not None:
@@ -160,6 +191,8 @@ def subject_report(
                 values = {k: v for k, v in in_drop.get(row.case_ref, {}).items() if v != ""}
         case_log = [r for r in logged if r.drop_id == row.drop_id and r.case_ref == row.case_ref]
         messages = _messages(store, row.invoice_id, row.drop_id, identities, payload_rows)
+        if row.invoice_id not in reported:
+            reported[row.invoice_id] = store.return_events_of(row.invoice_id)
         sent.append(
             SentCase(
                 invoice_id=row.invoice_id,
@@ -179,8 +212,10 @@ def subject_report(
                 values=values,
                 values_note=note,
                 messages=messages,
+                returns=_reported(reported[row.invoice_id], row.agency, row.case_ref),
             )
         )
+    sent = _with_reviews(store, sent)
     left = {case.invoice_id for case in sent}
     held = []
     for invoice_id in lookup.invoices_of(config.source_url, customer_id):
@@ -244,6 +279,45 @@ def _state(store: StateStore, invoice_id: str, messages: tuple[SentMessage, ...]
         return prefix + "no decision recorded"
     reasons = latest["reasons"] or "eligible"
     return f"{prefix}{reasons} (run of {latest['as_of']}, {latest['agency']})"
+
+
+def _reported(
+    events: list[dict[str, Any]], agency: str, case_ref: str
+) -> tuple[ReportedEvent, ...]:
+    """The events `agency` reported about the case it knows as `case_ref`."""
+    return tuple(
+        ReportedEvent(**{k: v for k, v in e.items() if k != "case_ref"})
+        for e in events
+        if e["agency"] == agency and e["case_ref"] == case_ref
+    )
+
+
+def _with_reviews(store: StateStore, sent: list[SentCase]) -> list[SentCase]:
+    """Each invoice's review hold, on the case whose agency reported the event behind it (the
+    latest such case, if that event is no longer kept)."""
+    by_invoice: dict[str, list[int]] = {}
+    for number, case in enumerate(sent):
+        by_invoice.setdefault(case.invoice_id, []).append(number)
+    for invoice_id, numbers in by_invoice.items():
+        row = store.review_of(invoice_id)
+        if row is None:
+            continue
+        review = Review(
+            status=row["status"],
+            since=row["since"],
+            event=row["event"],
+            event_id=row["event_id"],
+            agency=row["agency"],
+            released_at=row["released_at"],
+            release_reason=row["release_reason"],
+        )
+        at_agency = [n for n in numbers if sent[n].agency == review.agency]
+        reporting = [
+            n for n in at_agency if any(e.event_id == review.event_id for e in sent[n].returns)
+        ]
+        chosen = (reporting or at_agency or numbers)[-1]
+        sent[chosen] = replace(sent[chosen], review=review)
+    return sent
 
 
 def _messages(
@@ -371,6 +445,13 @@ def to_text(report: SubjectReport) -> str:
             )
             if m.values:
                 lines += [f"    {k}: {v}" for k, v in m.values.items()]
+        for r in case.returns:
+            lines.append(
+                f"  reported by {r.agency} in return file {r.return_id} (event {r.event_id}): "
+                f"{r.event} on {r.event_date}{_amount(r)}"
+            )
+        if case.review is not None:
+            lines.append(f"  {_review_text(case.review)}")
         if case.values_note:
             lines.append(f"  values sent: not available, {case.values_note}")
         if case.values is not None:
@@ -414,8 +495,21 @@ def to_html(report: SubjectReport) -> str:
             _tr("handover notice", case.notice_date or "-"),
             _tr("fields sent", ", ".join(case.columns)),
             _tr("current state", case.current_state),
+            *([_tr("review", _review_text(case.review))] if case.review else []),
             "</table>",
         ]
+        if case.returns:
+            parts.append(
+                "<table><tr><th>reported by the agency</th><th>date</th><th>amount</th>"
+                "<th>return file</th><th>event id</th></tr>"
+            )
+            for r in case.returns:
+                parts.append(
+                    f"<tr><td>{e(r.event)}</td><td>{e(r.event_date)}</td>"
+                    f"<td>{e(_amount(r).removeprefix(', '))}</td><td>{e(r.return_id)} "
+                    f"({e(r.agency)})</td><td>{e(r.event_id)}</td></tr>"
+                )
+            parts.append("</table>")
         if case.messages:
             parts.append(
                 "<table><tr><th>recall or update</th><th>reason</th><th>effective</th>"
@@ -460,6 +554,22 @@ def to_html(report: SubjectReport) -> str:
         )
     parts.append("</table></body></html>\n")
     return "".join(parts)
+
+
+def _amount(event: ReportedEvent) -> str:
+    if event.amount_cents is None:
+        return ""
+    return f", {event.amount_cents} {event.currency} (minor units)"
+
+
+def _review_text(review: Review) -> str:
+    cause = f"{review.event} reported by {review.agency} (event {review.event_id})"
+    if review.status == "on_review":
+        return f"on review since {review.since}: {cause}; not handed over again until released"
+    return (
+        f"released from review at {review.released_at} (reason {review.release_reason}); "
+        f"on review since {review.since}: {cause}"
+    )
 
 
 def _tr(key: str, value: str) -> str:

@@ -1087,8 +1087,9 @@ class StateStore:
             return [row._asdict() for row in conn.execute(query)]
 
     def knows_invoice(self, invoice_id: str) -> bool:
-        """Whether a run decided on, held back or put into a drop the invoice `invoice_id`."""
-        tables = (decisions, quarantine, handovers, recall_cases)
+        """Whether a run decided on, held back or put into a drop the invoice `invoice_id`, or
+        an agency reported about it (a review hold outlives the rest, see `retention`)."""
+        tables = (decisions, quarantine, handovers, recall_cases, return_events, reviews)
         return self._any(*(sa.exists().where(t.c.invoice_id == invoice_id) for t in tables))
 
     def knows_customer(self, customer_id: str) -> bool:
@@ -1470,6 +1471,42 @@ class StateStore:
             query = query.where(return_events.c.agency == agency)
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(query)]
+
+    def return_events_of(self, invoice_id: str) -> list[dict[str, Any]]:
+        """Every event the agencies reported about an invoice, oldest first (`explain`,
+        `subject`): agency, return_id, event_id, case_ref, event, event_date, amount_cents,
+        currency, ingested_at. Codes, dates and amounts: the contract has no free text."""
+        query = (
+            sa.select(
+                return_events.c.agency,
+                return_events.c.return_id,
+                return_events.c.event_id,
+                return_events.c.case_ref,
+                return_events.c.event,
+                return_events.c.event_date,
+                return_events.c.amount_cents,
+                return_events.c.currency,
+                return_events.c.ingested_at,
+            )
+            .where(return_events.c.invoice_id == invoice_id)
+            .order_by(
+                return_events.c.event_date,
+                return_events.c.ingested_at,
+                return_events.c.agency,
+                return_events.c.event_id,
+            )
+        )
+        with self.engine.connect() as conn:
+            return [row._asdict() for row in conn.execute(query)]
+
+    def review_of(self, invoice_id: str) -> dict[str, Any] | None:
+        """The invoice's review hold, or None if none was ever recorded (`explain`, `subject`):
+        status (on_review | released), agency, event_id, event, since, released_at and
+        release_reason (a code of `handover.returns.reasons.RELEASE_REASONS`)."""
+        query = sa.select(reviews).where(reviews.c.invoice_id == invoice_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else row._asdict()
 
 
 def open_at_agency() -> sa.Select[Any]:

@@ -93,9 +93,11 @@ def test_explain_json(ws: Workspace):
         "quarantined",
         "messages",
         "at_agency",
+        "returns",
+        "review",
     ]
     assert found["invoice_id"] == "I2" and found["found_by"] == "invoice_number"
-    assert found["messages"] == []
+    assert found["messages"] == [] and found["returns"] == [] and found["review"] is None
     assert found["quarantined"] == [
         {"run_id": "run-held", "suite": "outgoing", "reasons": ["invalid_email", "too_long"]}
     ]

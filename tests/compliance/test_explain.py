@@ -6,12 +6,14 @@ the real stages of a run (tests/support/recorded_runs.py).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
 from tests.support.cli import audit_rows, handover
 from tests.support.recorded_runs import Workspace, workspace
+from tests.support.returns import case_refs_of, record_returns
 from tests.support.shopbuilder import AS_OF
 
 
@@ -104,3 +106,103 @@ def test_an_invoice_the_shop_deleted_is_explained_from_the_state_store(ws: Works
     )
     assert lines[1].startswith("Invoice I3: eligible in the latest run")
     assert f"Handed over in drop {ws.drop} to nord" in result.stdout
+
+
+# --- what the agencies reported (return files) and the review hold --------------------------------
+
+
+def ev(event_id: str, invoice: str, kind: str, refs: dict[str, str], amount=None) -> dict:
+    """One event as the returns flow records it, dated the day after the handover."""
+    return {
+        "event_id": event_id,
+        "invoice_id": invoice,
+        "case_ref": refs[invoice],
+        "event": kind,
+        "event_date": "2026-06-16",
+        "amount_cents": amount,
+        "currency": "EUR" if amount is not None else None,
+    }
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """nord reported a payment and a complaint on I1 (on review) and a dispute on I2, which
+    staff released with `handover release`; of I3 it reported nothing."""
+    ws = workspace(tmp_path_factory.mktemp("reported"))
+    ws.shop.customer("C1").invoice("I1", "C1").invoice("I2", "C1").invoice("I3", "C1")
+    ws.drop = ws.run(AS_OF)
+    store = ws.store
+    refs = case_refs_of(store)
+    events = [
+        ev("N-1", "I1", "payment", refs, amount=1500),
+        ev("N-2", "I1", "complaint", refs),
+        ev("N-3", "I2", "disputed_by_debtor", refs),
+    ]
+    record_returns(store, "nord", "R-2026-1", events)
+    store.engine.dispose()
+    done = handover(
+        "release", "I2", "--reason", "dispute_settled", "--config", ws.config_path, cwd=ws.root
+    )
+    assert done.returncode == 0, done.stderr
+    return ws
+
+
+def test_explain_shows_what_the_agency_reported_and_that_the_case_is_on_review(reported):
+    result = explain(reported, "I1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    by = "Reported by nord in return file R-2026-1"
+    assert f"{by} (event N-1): payment on 2026-06-16, 1500 EUR (minor units)" in lines
+    assert f"{by} (event N-2): complaint on 2026-06-16" in lines
+    (hold,) = [line for line in lines if line.startswith("On review since ")]
+    assert hold.endswith(
+        ": complaint reported by nord (event N-2); not handed over again until `handover release`."
+    )
+    # Only its own events: the dispute about I2 is not I1's.
+    assert "N-3" not in result.stdout
+
+
+def test_explain_shows_a_released_review_with_its_reason_code(reported):
+    result = explain(reported, "RE-I2")
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "review since" in line]
+    assert line.startswith("Released from review at ")
+    assert "(reason dispute_settled); on review since " in line
+    assert line.endswith(": disputed_by_debtor reported by nord (event N-3).")
+    assert "Reported by nord in return file R-2026-1 (event N-3): disputed_by_debtor" in (
+        result.stdout
+    )
+
+
+def test_explain_json_has_the_events_and_the_review(reported):
+    def as_json(invoice: str) -> dict:
+        done = handover(
+            "explain", invoice, "--json", "--config", reported.config_path, cwd=reported.root
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    one = as_json("I1")
+    keys = ("agency", "return_id", "event_id", "event", "event_date", "amount_cents", "currency")
+    assert [tuple(r[k] for k in keys) for r in one["returns"]] == [
+        ("nord", "R-2026-1", "N-1", "payment", "2026-06-16", 1500, "EUR"),
+        ("nord", "R-2026-1", "N-2", "complaint", "2026-06-16", None, None),
+    ]
+    review = one["review"]
+    assert (review["status"], review["event"], review["event_id"], review["agency"]) == (
+        "on_review",
+        "complaint",
+        "N-2",
+        "nord",
+    )
+    assert review["since"] and review["released_at"] is None and review["release_reason"] is None
+    two = as_json("I2")["review"]
+    assert (two["status"], two["release_reason"], two["event"]) == (
+        "released",
+        "dispute_settled",
+        "disputed_by_debtor",
+    )
+    assert two["released_at"] >= two["since"]
+    nothing = as_json("I3")
+    assert nothing["returns"] == [] and nothing["review"] is None
+    assert "Reported by" not in explain(reported, "I3").stdout

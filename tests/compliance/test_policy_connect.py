@@ -1,6 +1,7 @@
 """`handover policy check --connect` against a real sshd: it logs in as delivery does, checks
 each inbox takes a file, leaves nothing behind, and names a changed host key and a read-only
-inbox with the agency, the server, the inbox and what to do.
+inbox with the agency, the server, the inbox and what to do; and lists the returns folder of
+an agency that sends return files, naming a missing one or a file in its place.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from tests.conftest import Sshd, remount, ssh_keygen
 from tests.support.cli import handover
+from tests.support.returns import Agency
 from tests.support.workspaces import CONFIG_HEAD, sftp_agency, shop_keys
 
 AGENCIES = ("nord", "sued")
@@ -148,3 +150,99 @@ def test_without_connect_no_connection_is_made(shop, sshd):
     assert [a["connection"] for a in report["agencies"]] == [None, None]
     assert [a["name"] for a in report["agencies"]] == list(AGENCIES)
     assert logins_so_far(sshd) == logins
+
+
+# --- the returns folder of an agency that sends return files ------------------------------------
+
+
+@pytest.fixture
+def returns_folders(shop, sshd, tmp_path) -> dict[str, Path]:
+    """nord and sued send return files, each to a folder of its own on the real sshd."""
+    config, _ = shop
+    folders = {name: sshd.new_inbox() for name in AGENCIES}
+    tables = "".join(
+        Agency.make(name, tmp_path / "agency-keys").config(str(folders[name])) for name in AGENCIES
+    )
+    config.write_text(config.read_text() + tables)
+    return folders
+
+
+def test_a_returns_folder_is_listed_and_left_as_it_was(shop, sshd, returns_folders):
+    config, inboxes = shop
+    waiting = returns_folders["nord"] / "R-1.manifest.json"
+    waiting.write_bytes(b"a return file the agency is still writing")
+    before = {name: listing(folder) for name, folder in returns_folders.items()}
+    logins = logins_so_far(sshd)
+    done = handover("policy", "check", "--connect", "--config", config)
+    assert done.returncode == 0, done.stderr
+    for name in AGENCIES:
+        assert f"  {name}: returns folder '{returns_folders[name]}' can be listed\n" in done.stdout
+    # Nothing in it was read, moved or written; one more login per agency, with the shop's key.
+    assert {name: listing(folder) for name, folder in returns_folders.items()} == before
+    assert all(listing(inbox) == {} for inbox in inboxes.values())
+    assert logins_so_far(sshd) == logins + 4
+
+    report = json.loads(
+        handover("policy", "check", "--connect", "--json", "--config", config).stdout
+    )
+    by_name = {a["name"]: a["connection"] for a in report["agencies"]}
+    assert by_name["nord"]["returns"] == {
+        "folder": str(returns_folders["nord"]),
+        "ok": True,
+        "problem": None,
+    }
+
+
+def test_an_agency_without_returns_has_no_returns_check(shop, sshd):
+    config, _ = shop
+    done = handover("policy", "check", "--connect", "--json", "--config", config)
+    assert done.returncode == 0, done.stderr
+    assert [a["connection"]["returns"] for a in json.loads(done.stdout)["agencies"]] == [None, None]
+    text = handover("policy", "check", "--connect", "--config", config)
+    assert "returns folder" not in text.stdout
+
+
+def test_a_missing_returns_folder_and_a_file_in_its_place_are_named(shop, sshd, returns_folders):
+    config, inboxes = shop
+    returns_folders["nord"].rmdir()
+    returns_folders["sued"].rmdir()
+    returns_folders["sued"].write_bytes(b"not a folder")
+    done = handover("policy", "check", "--connect", "--json", "--config", config)
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["ok"] is False
+    by_name = {a["name"]: a["connection"] for a in report["agencies"]}
+    server = f"sftp {sshd.user}@{sshd.host}:{sshd.port}"
+    for name in AGENCIES:
+        connection = by_name[name]
+        assert connection["ok"] is True and connection["problem"] is None  # the inbox is fine
+        returns = connection["returns"]
+        assert returns["ok"] is False and returns["folder"] == str(returns_folders[name])
+        assert returns["problem"].startswith(
+            f"agency {name} ({server}, returns folder '{returns_folders[name]}'): "
+        )
+        assert f"correct [agencies.{name}.returns] folder in {config}" in returns["problem"]
+    assert "cannot open the folder (it does not exist)" in by_name["nord"]["returns"]["problem"]
+    assert ": is a regular file, not a folder; " in by_name["sued"]["returns"]["problem"]
+    assert report["problems"] == [by_name[name]["returns"]["problem"] for name in AGENCIES]
+    assert all(listing(inbox) == {} for inbox in inboxes.values())
+
+    # The text form: one line for each, and nothing on stdout.
+    text = handover("policy", "check", "--connect", "--config", config)
+    assert text.returncode == 1 and text.stdout == ""
+    assert text.stderr == "".join(
+        f"handover: error: {by_name[name]['returns']['problem']}\n" for name in AGENCIES
+    )
+
+
+def test_a_changed_host_key_is_named_once_per_agency_with_returns(
+    shop, sshd, returns_folders, tmp_path
+):
+    config, _ = shop
+    other = ssh_keygen(tmp_path / "other_host_key")
+    sshd.write_known_hosts(tmp_path / "known_hosts", other.with_suffix(".pub"))
+    done = handover("policy", "check", "--connect", "--config", config)
+    assert done.returncode == 1
+    errors = done.stderr.splitlines()
+    assert len(errors) == 2, done.stderr  # the inbox's line; the same cause is not named again
+    assert all("host key of" in line and "CHANGED" in line for line in errors)

@@ -16,6 +16,7 @@ from handover.errors import EnvelopeError
 from handover.ledger import audit
 from tests.support.cli import audit_rows, handover
 from tests.support.recorded_runs import workspace
+from tests.support.returns import case_refs_of, record_returns
 from tests.support.shopbuilder import AS_OF
 
 LATER = dt.date(2026, 6, 22)
@@ -172,3 +173,97 @@ def test_a_customer_the_shop_deleted_is_still_answered_from_the_state_store(tmp_
     events, identifiers = audit_rows(ws.root / "state.db")
     assert (events, identifiers) == (before[0] + 2, before[1] + 1)  # answered + checkpoint
     assert subject_report(ws.config, "C1").in_shop is False
+
+
+# --- what the agency reported about each case, and its review hold -------------------------------
+
+
+def test_what_the_agency_reported_and_the_review_hold_are_in_every_form(tmp_path):
+    ws = workspace(tmp_path / "ws")
+    ws.shop.customer("C1").customer("C2")
+    ws.shop.invoice("I1", "C1").invoice("I2", "C1").invoice("I3", "C1").invoice("I4", "C2")
+    drop_id = ws.run(AS_OF)
+    store = ws.store
+    refs = case_refs_of(store)
+
+    def ev(event_id: str, invoice: str, kind: str, amount: int | None = None) -> dict:
+        return {
+            "event_id": event_id,
+            "invoice_id": invoice,
+            "case_ref": refs[invoice],
+            "event": kind,
+            "event_date": "2026-06-16",
+            "amount_cents": amount,
+            "currency": "EUR" if amount is not None else None,
+        }
+
+    record_returns(
+        store,
+        "nord",
+        "R-7",
+        [
+            ev("N-1", "I1", "payment", 1500),
+            ev("N-2", "I1", "complaint"),
+            ev("N-3", "I2", "disputed_by_debtor"),
+            ev("N-4", "I4", "complaint"),  # another customer's case: not in C1's answer
+        ],
+    )
+    store.engine.dispose()
+    released = handover(
+        "release", "I2", "--reason", "dispute_settled", "--config", ws.config_path, cwd=tmp_path
+    )
+    assert released.returncode == 0, released.stderr
+
+    report = subject_report(ws.config, "C1")
+    one, two, three = report.sent
+    assert [
+        (r.event_id, r.event, r.amount_cents, r.currency, r.return_id) for r in one.returns
+    ] == [
+        ("N-1", "payment", 1500, "EUR", "R-7"),
+        ("N-2", "complaint", None, None, "R-7"),
+    ]
+    assert one.review is not None and one.review.status == "on_review"
+    assert (one.review.event, one.review.event_id, one.review.agency) == (
+        "complaint",
+        "N-2",
+        "nord",
+    )
+    assert [r.event_id for r in two.returns] == ["N-3"]
+    assert two.review is not None and two.review.status == "released"
+    assert two.review.release_reason == "dispute_settled" and two.review.released_at
+    assert three.returns == () and three.review is None
+
+    # The console script: text, JSON and HTML say the same.
+    def answer(*export: str) -> str:
+        done = handover("subject", "C1", *export, "--config", ws.config_path, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    text = answer()
+    assert (
+        "  reported by nord in return file R-7 (event N-1): payment on 2026-06-16, 1500 EUR "
+        "(minor units)\n" in text
+    )
+    assert "  reported by nord in return file R-7 (event N-2): complaint on 2026-06-16\n" in text
+    assert "  on review since " in text and (
+        ": complaint reported by nord (event N-2); not handed over again until released\n" in text
+    )
+    assert "  released from review at " in text and "(reason dispute_settled)" in text
+    assert "N-4" not in text and f"to nord in drop {drop_id}" in text
+    sent = {c["invoice_id"]: c for c in json.loads(answer("--export", "json"))["sent"]}
+    assert sent["I1"]["returns"][0] == {
+        "agency": "nord",
+        "return_id": "R-7",
+        "event_id": "N-1",
+        "event": "payment",
+        "event_date": "2026-06-16",
+        "amount_cents": 1500,
+        "currency": "EUR",
+        "ingested_at": one.returns[0].ingested_at,
+    }
+    assert sent["I1"]["review"]["status"] == "on_review" and sent["I1"]["review"]["since"]
+    assert sent["I2"]["review"]["release_reason"] == "dispute_settled"
+    assert sent["I3"]["returns"] == [] and sent["I3"]["review"] is None
+    page = answer("--export", "html")
+    assert "<td>payment</td><td>2026-06-16</td><td>1500 EUR (minor units)</td>" in page
+    assert "on review since" in page and "released from review at" in page

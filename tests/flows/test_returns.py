@@ -74,6 +74,13 @@ def reasons_of(setup: Setup, invoice: str) -> list[str]:
     return latest["reasons"].split(",")
 
 
+def explained(setup: Setup, invoice: str) -> dict:
+    """`handover explain INVOICE --json`."""
+    done = handover("explain", invoice, "--json", "--config", setup.config)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def entries(setup: Setup, event: str) -> list[dict]:
     with setup.store.engine.connect() as conn:
         return [e for e in audit.entries(conn) if e["event"] == event]
@@ -110,6 +117,21 @@ def test_a_return_file_is_taken_once_and_a_complaint_holds_its_case_until_releas
     assert counts["returns.new_events.test"] == 0
     assert len(entries(setup, "return_event")) == 3 and len(entries(setup, "return_ingested")) == 1
     assert "on_review" in reasons_of(setup, "I2")  # held back in every later run
+    # explain names what the agency reported and the hold; subject shows it to the customer.
+    told = explained(setup, "RE-I2")
+    assert [(r["event_id"], r["event"], r["return_id"]) for r in told["returns"]] == [
+        ("TEST-2", "complaint", return_id)
+    ]
+    assert (told["review"]["status"], told["review"]["event_id"]) == ("on_review", "TEST-2")
+    paid = explained(setup, "I1")["returns"]
+    assert [(r["event"], r["amount_cents"], r["currency"]) for r in paid] == [
+        ("payment", 1500, "EUR")
+    ]
+    answer = handover("subject", "C2", "--config", setup.config)
+    assert answer.returncode == 0, answer.stderr
+    assert f"reported by test in return file {return_id} (event TEST-2): complaint" in (
+        answer.stdout
+    )
 
     # Released (by the invoice number), with a reason code; free text is refused.
     prose = handover("release", "RE-I2", "--reason", "Kundin rief an", "--config", setup.config)
@@ -124,6 +146,8 @@ def test_a_return_file_is_taken_once_and_a_complaint_holds_its_case_until_releas
     assert "on_review" not in reasons_of(setup, "I2")
     (released,) = entries(setup, "review_released")
     assert released["data"]["reason"] == "complaint_resolved"
+    review = explained(setup, "I2")["review"]
+    assert (review["status"], review["release_reason"]) == ("released", "complaint_resolved")
     verified = handover("audit", "verify", "--config", setup.config)
     assert verified.returncode == 0, verified.stderr
 

@@ -4,8 +4,9 @@ The README's commands run, in its order, through bash in the project root, in a 
 shell (`tests/support/shell.py`; its own HOME and TMPDIR, no Prefect settings), against the
 session's real `prefect server start`: the process work pool, the pseudonym key as a Secret block
 (the key files then leave HANDOVER_HOME), `prefect deploy --all` from prefect.yaml, `prefect worker
-start` and the dry-run smoke test of all three deployments. The shop is test_canary's, every
-customer a canary, and its agency is a real sshd.
+start` and the smoke test of all four deployments (dry runs, and a run of `returns`). The shop
+is test_canary's, every customer a canary, and its agency is a real sshd (inbox and returns
+folder).
 
 The scheduled run: the test adds to the nightly deployment a cron schedule that fires at the next
 minute. The server's scheduler queues that run, the worker runs it with the parameters stored in
@@ -42,6 +43,7 @@ from tests.support.prefect_server import PrefectServer, stop_group
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NIGHTLY_CRON = "30 1 * * 1-5"
+RETURNS_CRON = "0 8-20/2 * * *"
 
 
 def words(text: str) -> str:
@@ -85,6 +87,7 @@ def test_run_it_on_prefect_as_the_readme_says(
         deploy,
         worker_start,
         smoke_nightly,
+        smoke_returns,
         smoke_identifiers,
         smoke_archive,
         schedule_ls,
@@ -128,6 +131,7 @@ def test_run_it_on_prefect_as_the_readme_says(
     # 6. Deploy from the project root.
     shell.run(deploy)
     assert crons(server, "handover/nightly") == [NIGHTLY_CRON]
+    assert crons(server, "returns/returns") == [RETURNS_CRON]
     for name in (
         "identifier-retention/identifier-retention",
         "archive-retention/archive-retention",
@@ -145,10 +149,17 @@ def test_run_it_on_prefect_as_the_readme_says(
     worker_log = tmp_path / "worker.log"
     worker = shell.start(worker_start, worker_log)
     try:
-        for command in (smoke_nightly, smoke_identifiers, smoke_archive):
+        for command in (smoke_nightly, smoke_returns, smoke_identifiers, smoke_archive):
             watched = shell.run(command)  # --watch exits 0 only for Completed
             assert "Flow run finished successfully in 'Completed'" in watched.stdout, command
-        timings["three dry runs"] = time.monotonic() - clock - sum(timings.values())
+        timings["four smoke runs"] = time.monotonic() - clock - sum(timings.values())
+        # The returns run logged in to the agency's returns folder and found it empty.
+        (returns_run,) = [
+            run for run in flow_runs(server, "returns/returns") if not run["auto_scheduled"]
+        ]
+        assert state_of(returns_run) == "COMPLETED"
+        assert returns_run["parameters"] == {"config_path": "handover.toml"}
+        assert list(home.returns.iterdir()) == []
         assert f"cron: {NIGHTLY_CRON}" in shell.run(schedule_ls).stdout
         shell.run(scheduled_runs)
         queued = [

@@ -178,6 +178,43 @@ def test_closed_by_agency_and_payments(store):
     assert store.agency_payments(AS_OF, dt.date(2026, 6, 30), "sued") == []
 
 
+def test_the_events_and_the_review_of_one_invoice_for_explain_and_subject(store):
+    ingest(store)
+    later = [ev("E8", "I2", "payment", "2026-06-25", amount=700), ev("E9", "I2", "returned")]
+    ingest(store, "R2", later, sha="b" * 64)
+    found = store.return_events_of("I2")
+    assert [(e["event_id"], e["event_date"], e["return_id"]) for e in found] == [
+        ("E2", "2026-06-20", "R1"),  # by event date, then when ingested
+        ("E9", "2026-06-20", "R2"),
+        ("E8", "2026-06-25", "R2"),
+    ]
+    assert found[2] | {"ingested_at": None} == {
+        "agency": "nord",
+        "return_id": "R2",
+        "event_id": "E8",
+        "case_ref": REF["I2"],
+        "event": "payment",
+        "event_date": "2026-06-25",
+        "amount_cents": 700,
+        "currency": "EUR",
+        "ingested_at": None,
+    }
+    assert store.return_events_of("I4") == []
+    held = store.review_of("I2")
+    assert (held["status"], held["event"], held["event_id"], held["agency"]) == (
+        "on_review",
+        "complaint",
+        "E2",
+        "nord",
+    )
+    assert held["since"] and held["released_at"] is None and held["release_reason"] is None
+    store.release_review("release-1", "I2", "complaint_resolved")
+    released = store.review_of("I2")
+    assert (released["status"], released["release_reason"]) == ("released", "complaint_resolved")
+    assert released["released_at"] >= released["since"]
+    assert store.review_of("I1") is None
+
+
 def test_ingesting_needs_the_lease(store):
     store.finish_run("run-1", status="succeeded", counts={}, event="run_finished")
     with pytest.raises(LedgerConflict, match="does not hold the lease"):
@@ -212,3 +249,6 @@ def test_retention_removes_return_events_and_released_holds_past_the_period(stor
         assert conn.execute(sa.select(reviews.c.invoice_id)).scalars().all() == ["I2"]
     assert store.on_review() == {"I2"}  # a hold in force stays
     assert store.agency_payments(AS_OF, dt.date(2026, 12, 31)) == []
+    # The hold is all that is left of I2, and enough for `explain` and `release` to find it.
+    assert store.knows_invoice("I2") and not store.knows_invoice("I1")
+    assert store.review_of("I2")["status"] == "on_review" and store.return_events_of("I2") == []

@@ -16,6 +16,7 @@ from handover.run.decide import today_berlin
 from tests.conftest import Sshd, make_age_identity
 from tests.support.paths import PROJECT
 from tests.support.prefect_server import PrefectServer
+from tests.support.returns import Agency as ReturnsAgency
 from tests.support.shell import Shell
 from tests.support.workspaces import CONFIG_HEAD, sftp_agency, shop_keys
 
@@ -32,6 +33,7 @@ class Home:
     path: Path
     inbox: Path
     identity: Path  # the agency's age identity, outside HANDOVER_HOME
+    returns: Path  # the folder the agency leaves its return files in, on the sshd
 
     @property
     def config(self) -> Path:
@@ -39,7 +41,8 @@ class Home:
 
 
 def canary_home(root: Path, sshd: Sshd) -> Home:
-    """test_canary's shop on today's date (every customer a canary), every column to the agency."""
+    """test_canary's shop on today's date (every customer a canary), every column to the agency,
+    which sends return files to a folder of its own on the sshd (empty)."""
     from tests.flows.test_canary import build_shop
 
     home = root / "srv-handover"
@@ -51,8 +54,10 @@ def canary_home(root: Path, sshd: Sshd) -> Home:
     inbox = sshd.new_inbox()
     columns = f"columns = {json.dumps(list(COLUMNS))}"
     agency = sftp_agency("test", identity.recipient, sshd, inbox, extra=columns)
-    (home / "handover.toml").write_text(CONFIG_HEAD + agency)
-    return Home(home, inbox, identity.path)
+    returns = sshd.new_inbox()
+    signer = ReturnsAgency.make("test", root / "agency-signing-key")
+    (home / "handover.toml").write_text(CONFIG_HEAD + agency + signer.config(str(returns)))
+    return Home(home, inbox, identity.path, returns)
 
 
 def reader_shell(root: Path, server: PrefectServer, home: Path) -> Shell:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
 from handover.agency.returns import BuiltReturn, build_return
 from handover.ledger import consent_log
@@ -150,3 +151,26 @@ def event(
     currency = currency or ("EUR" if amount is not None else None)
     row = ReturnEvent(event_id, case_ref, kind, date, amount, currency)
     return ",".join(row.row())
+
+
+def case_refs_of(store: StateStore) -> dict[str, str]:
+    """invoice id → case_ref of every case a drop took."""
+    from handover.ledger.store import handovers
+
+    with store.engine.connect() as conn:
+        return dict(conn.execute(sa.select(handovers.c.invoice_id, handovers.c.case_ref)).all())
+
+
+def record_returns(
+    store: StateStore, agency: str, return_id: str, events: list[dict[str, object]]
+) -> None:
+    """Ingest `events` (ledger rows: event_id, invoice_id, case_ref, event, event_date,
+    amount_cents, currency) as one return file of `agency`, in a run of their own, as the
+    returns flow records a file it has checked."""
+    run_id = f"returns-{return_id}"
+    store.start_run(run_id, as_of=dt.date.today(), agency=agency, dry_run=False, data={})
+    sha = hashlib.sha256(return_id.encode()).hexdigest()
+    store.ingest_return(
+        run_id, agency=agency, return_id=return_id, manifest_sha256=sha, events=events
+    )
+    store.finish_run(run_id, status="succeeded", counts={}, event="run_finished")
