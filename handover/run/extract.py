@@ -70,17 +70,25 @@ def _unreachable(exc: sa.exc.OperationalError) -> SourceError:
     return SourceError(f"cannot read the shop database: {' '.join(str(exc.orig).split())}")
 
 
-def _read(
-    conn: sa.Connection, report: ContractReport, table: str, where: str, *, as_of: dt.date
-) -> pd.DataFrame:
-    columns = COLUMNS[table]
+def select_sql(report: ContractReport, table: str, where: str) -> str:
+    """The SELECT that reads `table`'s contract columns where `where` holds (binds `:as_of`).
+
+    The benchmark exports the same rows with the `sqlite3` CLI (bench/baselines.py).
+    """
     selected = ", ".join(
         column
         if report.read(table, column) == column
         else f"{report.read(table, column)} AS {column}"
-        for column in columns
+        for column in COLUMNS[table]
     )
-    query = sa.text(f"SELECT {selected} FROM {table} WHERE {where}").bindparams(
+    return f"SELECT {selected} FROM {table} WHERE {where}"
+
+
+def _read(
+    conn: sa.Connection, report: ContractReport, table: str, where: str, *, as_of: dt.date
+) -> pd.DataFrame:
+    columns = COLUMNS[table]
+    query = sa.text(select_sql(report, table, where)).bindparams(
         sa.bindparam("as_of", type_=sa.Date)
     )
     try:

@@ -1,0 +1,192 @@
+"""A run's stages as its Prefect server recorded them: task runs, and the time between them.
+
+Every stage time here is a task run's own start and end (its state timestamps, set by the
+process that ran it), read back from the server's API after the run. The nightly flow's tasks
+map onto the stages of the issue's table; the agency task only contains others (its own time
+outside them, building the consent log and recording the drop, shows as a gap).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tests.support.prefect_server import PrefectServer
+
+# Task name -> stage. `validate` is the source suite before the eligibility task started and the
+# outgoing suite after it.
+STAGES = {
+    "extract": "extract",
+    "eligibility": "rules",
+    "minimise": "minimise",
+    "encrypt": "seal",
+    "deliver": "deliver",
+    "record": "record",
+}
+ORDER = ("extract", "source GX", "rules", "minimise", "outgoing GX", "seal", "deliver", "record")
+CONTAINERS = ("hand over to ",)
+_RUN_SUFFIX = re.compile(r"-[0-9a-f]{3}$")
+_TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+@dataclass(frozen=True)
+class Span:
+    """One task run of a stage, in epoch seconds."""
+
+    stage: str
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Time in the process with no task running, between the stages `after` and `before`."""
+
+    after: str  # "start" for the time before the first task
+    before: str  # "exit" for the time after the last one
+    start: float
+    end: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.after} → {self.before}"
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The flow run's id, its task spans (leaf tasks only) and the gaps of the process."""
+
+    flow_run_id: str
+    spans: tuple[Span, ...]
+    gaps: tuple[Gap, ...]
+    log_lines: tuple[str, ...]
+
+    def stages(self) -> list[str]:
+        """The stages of this run, in the issue's order, then any others by start."""
+        seen = sorted({s.stage for s in self.spans}, key=self._first_start)
+        return [s for s in ORDER if s in seen] + [s for s in seen if s not in ORDER]
+
+    def seconds(self, stage: str) -> float:
+        """The stage's time: its task runs' durations summed (agencies run side by side)."""
+        return sum(s.seconds for s in self.spans if s.stage == stage)
+
+    def inside(self) -> float:
+        """Seconds in which at least one task ran."""
+        return sum(end - start for start, end in _union(self.spans))
+
+    def gap_seconds(self) -> dict[str, float]:
+        """Seconds outside tasks per gap label, in the order they first occur."""
+        totals: dict[str, float] = defaultdict(float)
+        for gap in self.gaps:
+            totals[gap.label] += gap.seconds
+        return dict(totals)
+
+    def _first_start(self, stage: str) -> float:
+        return min(s.start for s in self.spans if s.stage == stage)
+
+
+def read(server: PrefectServer, started: float, ended: float, timeout: float = 60) -> Timeline:
+    """The timeline of the one flow run that started between `started` and `ended`.
+
+    Task runs reach the server as events, a moment after the process ended: poll until their
+    number stays the same and each has ended.
+    """
+    flow_run = _flow_run(server, started, timeout)
+    deadline = time.monotonic() + timeout
+    previous: list[dict[str, Any]] | None = None
+    while True:
+        runs = server.api(
+            "POST", "task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run]}}, "limit": 200}
+        )
+        settled = all(r["end_time"] and r["state_type"] in _TERMINAL for r in runs)
+        if settled and previous is not None and len(previous) == len(runs):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the task runs of flow run {flow_run} did not settle in time")
+        previous = runs
+        time.sleep(1)
+    spans = _spans(runs)
+    return Timeline(
+        flow_run_id=flow_run,
+        spans=spans,
+        gaps=_gaps(spans, started, ended),
+        log_lines=_logs(server, flow_run),
+    )
+
+
+def _flow_run(server: PrefectServer, started: float, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = server.api("POST", "flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1})
+        if runs and runs[0]["start_time"] and _epoch(runs[0]["start_time"]) >= started:
+            return runs[0]["id"]
+        time.sleep(1)
+    raise RuntimeError("the run's flow run did not reach the Prefect server")
+
+
+def _spans(runs: list[dict[str, Any]]) -> tuple[Span, ...]:
+    leaves = [r for r in runs if not r["name"].startswith(CONTAINERS)]
+    rules = [_epoch(r["start_time"]) for r in leaves if _task(r) == "eligibility"]
+    rules_start = min(rules) if rules else float("inf")
+    spans = []
+    for r in leaves:
+        start, end, task = _epoch(r["start_time"]), _epoch(r["end_time"]), _task(r)
+        if task == "validate":
+            stage = "source GX" if start < rules_start else "outgoing GX"
+        else:
+            stage = STAGES.get(task, task)
+        spans.append(Span(stage, start, end))
+    return tuple(sorted(spans, key=lambda s: s.start))
+
+
+def _gaps(spans: tuple[Span, ...], started: float, ended: float) -> tuple[Gap, ...]:
+    """The stretches of [started, ended] no task covers, named by the stages around them."""
+    gaps, cursor, last = [], started, "start"
+    for start, end in _union(spans):
+        if start > cursor:
+            following = min((s for s in spans if s.start >= start), key=lambda s: s.start)
+            gaps.append(Gap(last, following.stage, cursor, start))
+        cursor = max(cursor, end)
+        last = max((s for s in spans if s.end <= end), key=lambda s: s.end).stage
+    if ended > cursor:
+        gaps.append(Gap(last, "exit", cursor, ended))
+    return tuple(gaps)
+
+
+def _union(spans: tuple[Span, ...]) -> list[tuple[float, float]]:
+    merged: list[list[float]] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if merged and span.start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], span.end)
+        else:
+            merged.append([span.start, span.end])
+    return [(a, b) for a, b in merged]
+
+
+def _logs(server: PrefectServer, flow_run: str) -> tuple[str, ...]:
+    logs = server.api(
+        "POST",
+        "logs/filter",
+        {"logs": {"flow_run_id": {"any_": [flow_run]}}, "sort": "TIMESTAMP_ASC", "limit": 200},
+    )
+    return tuple(entry["message"] for entry in logs)
+
+
+def _task(run: dict[str, Any]) -> str:
+    return _RUN_SUFFIX.sub("", run["name"])
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
