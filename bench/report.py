@@ -203,7 +203,7 @@ def _exponent(invoices: list[int], values: list[float]) -> str:
     if len({n for n, _ in pairs}) < 2:
         return "—"
     slope = np.polyfit([math.log(n) for n, _ in pairs], [math.log(v) for _, v in pairs], 1)[0]
-    return f"{slope:.2f}"
+    return f"{round(slope, 2) + 0.0:.2f}"  # never "-0.00"
 
 
 def _s(seconds: float) -> str:

@@ -1,8 +1,8 @@
 """bench/e2e.py as `make bench` runs it, on a 10,000-invoice shop for two nights.
 
 It asserts that the benchmark completes and prints every stage with a baseline ratio, the time
-outside tasks, the nights side by side and the growth across sizes; never a time (the machines
-that run the tests are shared).
+outside tasks and the nights side by side; never a time (the machines that run the tests are
+shared). The growth table across sizes is tested on recorded numbers in test_report.py.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def test_the_benchmark_prints_every_stage_and_a_ratio_per_baseline(tmp_path: Pat
     for tool, package in (("sqlite3", "sqlite3"), ("age", "age"), ("sftp", "openssh-client")):
         require_tool(tool, package)
     require_tool("sshd", "openssh-server")
-    command = [sys.executable, "-m", "bench.e2e", "--sizes", "10k,2k", "--nights", "2"]
+    command = [sys.executable, "-m", "bench.e2e", "--sizes", "10k", "--nights", "2"]
     done = subprocess.run(
         [*command, "--shops", str(tmp_path / "shops")],
         cwd=PROJECT,
@@ -41,7 +41,7 @@ def test_the_benchmark_prints_every_stage_and_a_ratio_per_baseline(tmp_path: Pat
     )
     output = done.stdout
     assert done.returncode == 0, output[-3000:] + done.stderr[-3000:]
-    size = output[output.index("== 10k invoices") : output.index("== 2k invoices")]
+    size = output[output.index("== 10k invoices") :]
 
     for stage in ORDER:
         row = re.search(rf"^{re.escape(stage)} +({NUMBER}) +({NUMBER}) +({NUMBER}) ", size, re.M)
@@ -55,7 +55,3 @@ def test_the_benchmark_prints_every_stage_and_a_ratio_per_baseline(tmp_path: Pat
     # The nights side by side, the second measured against the first.
     assert re.search(rf"^handover run s +{NUMBER} +{NUMBER} +{NUMBER}$", size, re.M)
     assert re.search(r"^state\.db MiB after +", size, re.M)
-    # Growth across the two sizes: an exponent per stage.
-    growth = output[output.index("== growth across sizes") :]
-    for stage in ("handover run", *ORDER, "outside tasks"):
-        assert re.search(rf"^{re.escape(stage)} s +{NUMBER} +{NUMBER} +-?\d+\.\d\d$", growth, re.M)
