@@ -48,16 +48,20 @@ class Span:
 
 @dataclass(frozen=True)
 class Gap:
-    """Time in the process with no task running, between the stages `after` and `before`."""
+    """Time in the process with no task running, just before stage `before` ("exit": the end).
 
-    after: str  # "start" for the time before the first task
-    before: str  # "exit" for the time after the last one
+    Named by what comes next, not by what ended last: with agencies served side by side, the
+    stage that ended last may be another agency's, while the gap is this agency's work before
+    its next task (the consent log before `seal`, for example).
+    """
+
+    before: str
     start: float
     end: float
 
     @property
     def label(self) -> str:
-        return f"{self.after} → {self.before}"
+        return f"→ {self.before}"
 
     @property
     def seconds(self) -> float:
@@ -152,16 +156,15 @@ def _spans(runs: list[dict[str, Any]]) -> tuple[Span, ...]:
 
 
 def _gaps(spans: tuple[Span, ...], started: float, ended: float) -> tuple[Gap, ...]:
-    """The stretches of [started, ended] no task covers, named by the stages around them."""
-    gaps, cursor, last = [], started, "start"
+    """The stretches of [started, ended] no task covers, named by the stage that follows."""
+    gaps, cursor = [], started
     for start, end in _union(spans):
         if start > cursor:
             following = min((s for s in spans if s.start >= start), key=lambda s: s.start)
-            gaps.append(Gap(last, following.stage, cursor, start))
+            gaps.append(Gap(following.stage, cursor, start))
         cursor = max(cursor, end)
-        last = max((s for s in spans if s.end <= end), key=lambda s: s.end).stage
     if ended > cursor:
-        gaps.append(Gap(last, "exit", cursor, ended))
+        gaps.append(Gap("exit", cursor, ended))
     return tuple(gaps)
 
 

@@ -37,16 +37,16 @@ def test_validation_before_the_rules_is_the_source_suite_and_containers_are_left
     assert [s.seconds for s in spans] == [1, 1.5, 0.5, 0.5, 1.5, 0.5, 0.5, 1]
 
 
-def test_gaps_are_named_by_the_stages_around_them() -> None:
+def test_gaps_are_named_by_the_stage_that_follows_them() -> None:
     spans = timeline._spans(RUNS)
     start = T0.timestamp()
     found = timeline.Timeline("run", spans, timeline._gaps(spans, start, start + 14), ())
     assert found.gap_seconds() == {
-        "start → extract": 2,
-        "extract → source GX": 0.5,
-        "rules → minimise": 0.5,
-        "outgoing GX → seal": 1,
-        "record → exit": 3,
+        "→ extract": 2,
+        "→ source GX": 0.5,
+        "→ minimise": 0.5,
+        "→ seal": 1,
+        "→ exit": 3,
     }
     assert found.inside() == pytest.approx(7)
     assert found.inside() + sum(found.gap_seconds().values()) == pytest.approx(14)
@@ -60,3 +60,17 @@ def test_two_agencies_side_by_side_are_summed_per_stage_and_counted_once_inside(
     assert found.seconds("seal") == pytest.approx(1.0)
     assert found.seconds("deliver") == pytest.approx(1.3)
     assert found.inside() == pytest.approx(7)  # 9.5-9.7 overlaps: not counted twice
+
+
+def test_a_gap_after_one_agency_finished_belongs_to_the_stage_the_other_starts() -> None:
+    # inkasso-b2b seals, delivers and records while inkasso-demo still builds its consent log.
+    runs = [*RUNS[:5], _task_run("encrypt-b2b", 8.2, 8.3), _task_run("record-b2b", 8.3, 8.4)]
+    runs += [_task_run("encrypt-a77", 10, 10.5)]
+    spans = timeline._spans(runs)
+    start = T0.timestamp()
+    gaps = timeline._gaps(spans, start, start + 11)
+    assert [(g.label, round(g.seconds, 2)) for g in gaps][-3:] == [
+        ("→ seal", 0.2),
+        ("→ seal", 1.6),
+        ("→ exit", 0.5),
+    ]
