@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.baselines import Baselines
 from bench.measure import Measured
-from bench.timeline import Timeline
+from bench.timeline import IN_AGENCY_TASKS, Timeline
 
 # Gaps shorter than this are summed into one row.
 SMALL_GAP = 0.05
@@ -91,6 +91,8 @@ def size_report(size: Size) -> str:
                 continue
             peak = _peak(first.measured, [g for g in timeline.gaps if g.label == name])
             lines.append(_row(f"  {name}", _s(seconds), "", "", _mib(peak), "(outside tasks)"))
+            if name == IN_AGENCY_TASKS:
+                lines += _lane_rows(first)
             continue
         seconds, rows = timeline.seconds(name), first.rows(name)
         peak = _peak(first.measured, [s for s in timeline.spans if s.stage == name])
@@ -169,6 +171,17 @@ def _nights_table(nights: list[Night]) -> list[str]:
         ratio = f"{values[1] / values[0]:.2f}" if values[0] else ""
         lines.append(_cols([name, *shown, ratio]))
     return lines
+
+
+def _lane_rows(night: Night) -> list[str]:
+    """Each agency task's own time, before which of its tasks (agencies overlap in time)."""
+    rows = []
+    for label, seconds in night.timeline.lane_seconds().items():
+        if seconds >= SMALL_GAP:
+            lanes = [lane for lane in night.timeline.lanes if lane.label == label]
+            peak = _peak(night.measured, lanes)
+            rows.append(_row(f"    {label}", _s(seconds), "", "", _mib(peak), "(its agency task)"))
+    return rows
 
 
 def _order(timeline: Timeline) -> list[tuple[str, str]]:

@@ -2,8 +2,10 @@
 
 Every stage time here is a task run's own start and end (its state timestamps, set by the
 process that ran it), read back from the server's API after the run. The nightly flow's tasks
-map onto the stages of the issue's table; the agency task only contains others (its own time
-outside them, building the consent log and recording the drop, shows as a gap).
+map onto the stages of the issue's table. An agency task ("hand over to NAME") only contains
+others (seal, deliver, record, found by their `__parents__` input): its own time outside them
+(building the consent log and recording the drop before `seal`, for example) is outside tasks,
+and is also shown per agency, as a lane, because agencies run side by side.
 """
 
 from __future__ import annotations
@@ -28,18 +30,20 @@ STAGES = {
     "record": "record",
 }
 ORDER = ("extract", "source GX", "rules", "minimise", "outgoing GX", "seal", "deliver", "record")
-CONTAINERS = ("hand over to ",)
+CONTAINER = "hand over to "
+IN_AGENCY_TASKS = "in agency tasks, outside theirs"
 _RUN_SUFFIX = re.compile(r"-[0-9a-f]{3}$")
 _TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 
 @dataclass(frozen=True)
 class Span:
-    """One task run of a stage, in epoch seconds."""
+    """One task run of a stage, in epoch seconds; `agency` names its agency task, if any."""
 
     stage: str
     start: float
     end: float
+    agency: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -50,9 +54,7 @@ class Span:
 class Gap:
     """Time in the process with no task running, just before stage `before` ("exit": the end).
 
-    Named by what comes next, not by what ended last: with agencies served side by side, the
-    stage that ended last may be another agency's, while the gap is this agency's work before
-    its next task (the consent log before `seal`, for example).
+    `before` is IN_AGENCY_TASKS for time inside an agency task: `Lane` says whose and before what.
     """
 
     before: str
@@ -61,7 +63,7 @@ class Gap:
 
     @property
     def label(self) -> str:
-        return f"→ {self.before}"
+        return IN_AGENCY_TASKS if self.before == IN_AGENCY_TASKS else f"→ {self.before}"
 
     @property
     def seconds(self) -> float:
@@ -69,13 +71,26 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class Lane(Gap):
+    """An agency task's own time outside its tasks, before its stage `before` ("end")."""
+
+    agency: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.agency} → {self.before}"
+
+
+@dataclass(frozen=True)
 class Timeline:
-    """The flow run's id, its task spans (leaf tasks only) and the gaps of the process."""
+    """The flow run's id, its task spans (leaf tasks only), the gaps of the process, the lanes
+    of the agency tasks and the run's log lines."""
 
     flow_run_id: str
     spans: tuple[Span, ...]
     gaps: tuple[Gap, ...]
     log_lines: tuple[str, ...]
+    lanes: tuple[Lane, ...] = ()
 
     def stages(self) -> list[str]:
         """The stages of this run, in the issue's order, then any others by start."""
@@ -92,10 +107,11 @@ class Timeline:
 
     def gap_seconds(self) -> dict[str, float]:
         """Seconds outside tasks per gap label, in the order they first occur."""
-        totals: dict[str, float] = defaultdict(float)
-        for gap in self.gaps:
-            totals[gap.label] += gap.seconds
-        return dict(totals)
+        return _by_label(self.gaps)
+
+    def lane_seconds(self) -> dict[str, float]:
+        """Each agency task's own seconds per lane label (agencies overlap: no total)."""
+        return _by_label(self.lanes)
 
     def _first_start(self, stage: str) -> float:
         return min(s.start for s in self.spans if s.stage == stage)
@@ -121,12 +137,13 @@ def read(server: PrefectServer, started: float, ended: float, timeout: float = 6
             raise RuntimeError(f"the task runs of flow run {flow_run} did not settle in time")
         previous = runs
         time.sleep(1)
-    spans = _spans(runs)
+    spans, agencies = _spans(runs)
     return Timeline(
         flow_run_id=flow_run,
         spans=spans,
-        gaps=_gaps(spans, started, ended),
+        gaps=_gaps(spans, agencies, started, ended),
         log_lines=_logs(server, flow_run),
+        lanes=_lanes(spans, agencies),
     )
 
 
@@ -140,8 +157,14 @@ def _flow_run(server: PrefectServer, started: float, timeout: float) -> str:
     raise RuntimeError("the run's flow run did not reach the Prefect server")
 
 
-def _spans(runs: list[dict[str, Any]]) -> tuple[Span, ...]:
-    leaves = [r for r in runs if not r["name"].startswith(CONTAINERS)]
+def _spans(runs: list[dict[str, Any]]) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    """The leaf task runs as stages, and the agency tasks (stage: the agency's name)."""
+    containers = {r["id"]: r for r in runs if r["name"].startswith(CONTAINER)}
+    agencies = tuple(
+        Span(r["name"].removeprefix(CONTAINER), _epoch(r["start_time"]), _epoch(r["end_time"]))
+        for r in containers.values()
+    )
+    leaves = [r for r in runs if r["id"] not in containers]
     rules = [_epoch(r["start_time"]) for r in leaves if _task(r) == "eligibility"]
     rules_start = min(rules) if rules else float("inf")
     spans = []
@@ -151,21 +174,74 @@ def _spans(runs: list[dict[str, Any]]) -> tuple[Span, ...]:
             stage = "source GX" if start < rules_start else "outgoing GX"
         else:
             stage = STAGES.get(task, task)
-        spans.append(Span(stage, start, end))
-    return tuple(sorted(spans, key=lambda s: s.start))
+        parents = (r.get("task_inputs") or {}).get("__parents__") or [{}]
+        parent = containers.get(parents[0].get("id"))
+        agency = parent["name"].removeprefix(CONTAINER) if parent else None
+        spans.append(Span(stage, start, end, agency))
+    return tuple(sorted(spans, key=lambda s: s.start)), agencies
 
 
-def _gaps(spans: tuple[Span, ...], started: float, ended: float) -> tuple[Gap, ...]:
-    """The stretches of [started, ended] no task covers, named by the stage that follows."""
-    gaps, cursor = [], started
+def _gaps(
+    spans: tuple[Span, ...], agencies: tuple[Span, ...], started: float, ended: float
+) -> tuple[Gap, ...]:
+    """The stretches of [started, ended] no task covers, named by the stage that follows; the
+    parts inside an agency task are IN_AGENCY_TASKS."""
+    outside, cursor = [], started
     for start, end in _union(spans):
         if start > cursor:
-            following = min((s for s in spans if s.start >= start), key=lambda s: s.start)
-            gaps.append(Gap(following.stage, cursor, start))
+            outside.append((cursor, start))
         cursor = max(cursor, end)
     if ended > cursor:
-        gaps.append(Gap("exit", cursor, ended))
+        outside.append((cursor, ended))
+    gaps = []
+    for start, end in outside:
+        for a, b, inside in _split(start, end, _union(agencies)):
+            if inside:
+                gaps.append(Gap(IN_AGENCY_TASKS, a, b))
+                continue
+            following = [s for s in spans if s.start >= b]
+            before = min(following, key=lambda s: s.start).stage if following else "exit"
+            gaps.append(Gap(before, a, b))
     return tuple(gaps)
+
+
+def _lanes(spans: tuple[Span, ...], agencies: tuple[Span, ...]) -> tuple[Lane, ...]:
+    """Each agency task's time outside its own tasks, named by the task that follows."""
+    lanes = []
+    for agency in agencies:
+        cursor = agency.start
+        for child in (s for s in spans if s.agency == agency.stage):
+            if child.start > cursor:
+                lanes.append(Lane(child.stage, cursor, child.start, agency=agency.stage))
+            cursor = max(cursor, child.end)
+        if agency.end > cursor:
+            lanes.append(Lane("end", cursor, agency.end, agency=agency.stage))
+    return tuple(sorted(lanes, key=lambda lane: lane.start))
+
+
+def _split(
+    start: float, end: float, covers: list[tuple[float, float]]
+) -> list[tuple[float, float, bool]]:
+    """[start, end] cut into pieces inside and outside `covers` (sorted, disjoint)."""
+    pieces, cursor = [], start
+    for a, b in covers:
+        a, b = max(a, start), min(b, end)
+        if a >= b:
+            continue
+        if a > cursor:
+            pieces.append((cursor, a, False))
+        pieces.append((a, b, True))
+        cursor = b
+    if end > cursor:
+        pieces.append((cursor, end, False))
+    return pieces
+
+
+def _by_label(gaps: tuple[Gap, ...]) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for gap in gaps:
+        totals[gap.label] += gap.seconds
+    return dict(totals)
 
 
 def _union(spans: tuple[Span, ...]) -> list[tuple[float, float]]:
