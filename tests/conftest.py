@@ -7,31 +7,32 @@ by skipping.
 
 from __future__ import annotations
 
-import contextlib
-import getpass
 import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import count
 from pathlib import Path
 
 import paramiko
 import pytest
 
 from handover.config import SftpEndpoint
+from tests.support.sshd import (  # noqa: F401 (tests import these from here)
+    ServerDidNotStart,
+    Sshd,
+    find_tool,
+    free_port,
+    make_key_pair,
+    start_sshd,
+    stop,
+)
 
 # --------------------------------------------------------------------------- external tools
-
-_SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 
 
 def require_tool(name: str, package: str) -> str:
     """Absolute path of program `name`; skip the test without it (fail when CI is set)."""
-    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(_SBIN))
+    path = find_tool(name)
     if path:
         return path
     message = f"'{name}' not found: install the '{package}' package (apt-get install {package})"
@@ -41,162 +42,24 @@ def require_tool(name: str, package: str) -> str:
 
 
 # --------------------------------------------------------------------------- OpenSSH server
-
-_SSHD_CONFIG = """\
-Port {port}
-ListenAddress 127.0.0.1
-HostKey {host_key}
-PidFile {pid_file}
-AuthorizedKeysFile {authorized_keys}
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-AllowTcpForwarding no
-X11Forwarding no
-LogLevel VERBOSE
-Subsystem sftp internal-sftp
-"""
-
-
-@dataclass
-class Sshd:
-    """A running OpenSSH sshd on loopback that accepts `client_key` for `user`."""
-
-    host: str
-    port: int
-    user: str
-    client_key: Path
-    host_public_key: Path
-    log: Path
-    workdir: Path
-
-    def __post_init__(self) -> None:
-        self._serial = count(1)
-
-    @property
-    def host_entry(self) -> str:
-        """How known_hosts names this server (`[host]:port` for ports other than 22)."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-
-    def write_known_hosts(self, path: Path, public_key: Path | None = None) -> Path:
-        """Write a known_hosts file pinning `public_key` (default: this server's) for it."""
-        key_type, key_data = (public_key or self.host_public_key).read_text().split()[:2]
-        path.write_text(f"{self.host_entry} {key_type} {key_data}\n")
-        return path
-
-    def new_inbox(self) -> Path:
-        """A fresh empty directory; its absolute path is also its SFTP path (no chroot)."""
-        inbox = self.workdir / "inboxes" / f"inbox-{next(self._serial)}"
-        inbox.mkdir(parents=True)
-        return inbox
-
-    def endpoint(self, inbox: Path, known_hosts: Path) -> SftpEndpoint:
-        """An SftpEndpoint for this server delivering to `inbox`."""
-        return SftpEndpoint(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            inbox=str(inbox),
-            known_hosts=known_hosts,
-        )
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The end of sshd's log, to explain a failure."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The server itself lives in tests/support/sshd.py, which the benchmark (bench/e2e.py) shares.
 
 
 def ssh_keygen(path: Path, key_type: str = "ed25519") -> Path:
     """Create an unencrypted key pair at `path` / `path.pub` (`ssh-keygen -N ''`); return `path`."""
-    keygen = require_tool("ssh-keygen", "openssh-client")
-    subprocess.run(
-        [keygen, "-q", "-t", key_type, "-N", "", "-C", "handover-test", "-f", str(path)],
-        check=True,
-        capture_output=True,
-    )
-    return path
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
+    return make_key_pair(require_tool("ssh-keygen", "openssh-client"), path, key_type)
 
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     """A real OpenSSH sshd on 127.0.0.1 with a private config, for the whole session."""
     binary = require_tool("sshd", "openssh-server")
-    workdir = tmp_path_factory.mktemp("sshd")
-    host_key = ssh_keygen(workdir / "host_ed25519")
-    client_key = ssh_keygen(workdir / "client_ed25519")
-    authorized = workdir / "authorized_keys"
-    shutil.copyfile(client_key.with_suffix(".pub"), authorized)
-    # sshd refuses to start without its privilege-separation directory; if we may not create
-    # it (not root), sshd's own log below says what is missing.
-    with contextlib.suppress(OSError):
-        Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
-
-    log = workdir / "sshd.log"
-    for _attempt in range(3):  # another process may grab the free port before sshd binds it
-        port = free_port()
-        config = workdir / "sshd_config"
-        config.write_text(
-            _SSHD_CONFIG.format(
-                port=port,
-                host_key=host_key,
-                pid_file=workdir / "sshd.pid",
-                authorized_keys=authorized,
-            )
-        )
-        # -D keeps sshd in the foreground as our child, so it is stopped by its own pid.
-        proc = subprocess.Popen([binary, "-D", "-f", str(config), "-E", str(log)])
-        if _wait_listening(port, proc, time.monotonic() + 10):
-            break
-        proc.kill()
-        proc.wait()
-    else:
-        pytest.fail(f"sshd did not start; its log ends with:\n{log.read_text(errors='replace')}")
-
-    server = Sshd(
-        host="127.0.0.1",
-        port=port,
-        user=getpass.getuser(),
-        client_key=client_key,
-        host_public_key=host_key.with_suffix(".pub"),
-        log=log,
-        workdir=workdir,
-    )
+    keygen = require_tool("ssh-keygen", "openssh-client")
     try:
-        yield server
-    finally:
-        stop(proc, timeout=5)
-
-
-def stop(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
-    """Terminate a server process we started; kill it if it does not go in time."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        with start_sshd(tmp_path_factory.mktemp("sshd"), binary, keygen) as server:
+            yield server
+    except ServerDidNotStart as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

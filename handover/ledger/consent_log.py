@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -21,6 +22,7 @@ from handover.errors import AuditIntegrityError
 from handover.ledger import audit
 
 if TYPE_CHECKING:  # a run writes the log from DataFrames; reading the state store needs no pandas
+    import numpy as np
     import pandas as pd
 
 CHANNELS: tuple[str, ...] = ("email", "phone", "date_of_birth")
@@ -72,6 +74,66 @@ class ConsentLogRecord:
     consent_source: str | None
 
 
+FIELDS: tuple[str, ...] = tuple(c.name for c in consent_log.columns)
+# What the digest covers: every field but the identifiers retention erases, in key order.
+_DIGESTED = tuple(sorted(f for f in FIELDS if f not in ("invoice_id", "customer_id")))
+
+
+def frame(
+    rows: pd.DataFrame,
+    customer_ids: pd.Series,
+    consents: pd.DataFrame,
+    agency: Agency,
+    *,
+    drop_id: str,
+    lawful_basis: str,
+) -> pd.DataFrame:
+    """The consent log of the outgoing `rows` (26 contract columns, invoice_id index), built
+    column-wise: one row per case and channel, in case order, columns FIELDS, object dtype
+    (str, bool, None), ready for `store` and `digest`.
+
+    `customer_ids` maps invoice_id to customer_id; `consents` is the extracted consents frame.
+    """
+    import pandas as pd
+
+    customers = customer_ids.reindex(rows.index)
+    if customers.isna().any():
+        raise ValueError("customer_ids must name the customer of every outgoing row")
+    customers = customers.astype(str)
+    common = {
+        "drop_id": drop_id,
+        "case_ref": _texts(rows["case_ref"]),
+        "agency": agency.name,
+        "invoice_id": rows.index.astype(str).to_numpy(dtype=object),
+        "customer_id": customers.to_numpy(dtype=object),
+        "lawful_basis": lawful_basis,
+        "notice_date": _texts(rows["handover_notice_date"]),
+    }
+    parts = []
+    for order, channel in enumerate(CHANNELS):
+        values = rows[channel]
+        sent = (values.notna() & (values.astype(object) != "")).to_numpy(dtype=bool)
+        basis, at, source = _bases(channel, sent, customers, agency, consents)
+        part = pd.DataFrame(
+            {
+                **common,
+                "channel": channel,
+                "sent": sent.astype(object),
+                "basis": basis,
+                "consent_recorded_at": at,
+                "consent_source": source,
+            },
+            index=pd.RangeIndex(len(rows)) * len(CHANNELS) + order,
+        )
+        parts.append(part)
+    if not parts or rows.empty:
+        return pd.DataFrame({field: pd.Series(dtype=object) for field in FIELDS})
+    # Case by case, each with its channels in CHANNELS order (as the log was always written).
+    log = pd.concat(parts).sort_index()[list(FIELDS)].reset_index(drop=True).astype(object)
+    # pandas stores text columns as strings, whose missing value is NaN: the log's is None.
+    return log.where(log.notna(), None)
+
+
 def records(
     rows: pd.DataFrame,
     customer_ids: pd.Series,
@@ -81,72 +143,40 @@ def records(
     drop_id: str,
     lawful_basis: str,
 ) -> list[ConsentLogRecord]:
-    """The consent-log records of the outgoing `rows` (26 contract columns, invoice_id index).
-
-    `customer_ids` maps invoice_id to customer_id; `consents` is the extracted consents frame.
-    """
-    import pandas as pd
-
-    from redaction.rows.policy import CONSENTED_COLUMNS
-
-    customers = customer_ids.reindex(rows.index)
-    if customers.isna().any():
-        raise ValueError("customer_ids must name the customer of every outgoing row")
-    latest = {
-        purpose: _latest(consents, purpose).set_index("customer_id")
-        for purpose in CONSENTED_COLUMNS.values()
-    }
-    result = []
-    for invoice_id, row in rows.iterrows():
-        customer = str(customers[invoice_id])
-        for channel in CHANNELS:
-            value = row[channel]
-            sent = value is not None and not pd.isna(value) and value != ""
-            basis, at, source = _basis(channel, sent, customer, agency, latest)
-            result.append(
-                ConsentLogRecord(
-                    drop_id=drop_id,
-                    case_ref=str(row["case_ref"]),
-                    channel=channel,
-                    agency=agency.name,
-                    invoice_id=str(invoice_id),
-                    customer_id=customer,
-                    lawful_basis=lawful_basis,
-                    notice_date=_text(row["handover_notice_date"]),
-                    sent=bool(sent),
-                    basis=basis,
-                    consent_recorded_at=at,
-                    consent_source=source,
-                )
-            )
-    return result
+    """The consent log of `frame` as records, one per case and channel."""
+    log = frame(rows, customer_ids, consents, agency, drop_id=drop_id, lawful_basis=lawful_basis)
+    return [ConsentLogRecord(*values) for values in log.to_numpy(dtype=object).tolist()]
 
 
-def _basis(
+def _bases(
     channel: str,
-    sent: bool,
-    customer: str,
+    sent: np.ndarray,
+    customers: pd.Series,
     agency: Agency,
-    latest: dict[str, pd.DataFrame],
-) -> tuple[str, str | None, str | None]:
-    import pandas as pd
+    consents: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per case: the basis of `channel`, and the consent record's time and source (or None)."""
+    import numpy as np
 
     from redaction.rows.policy import CONSENTED_COLUMNS
 
+    count = len(customers)
+    nothing = np.full(count, None, dtype=object)
     if channel not in agency.columns:
-        return NOT_ALLOWED, None, None
+        return np.full(count, NOT_ALLOWED, dtype=object), nothing, nothing
     purpose = CONSENTED_COLUMNS.get(channel)
     if purpose is None:
-        return (SENT_ON_POLICY if sent else NO_VALUE), None, None
-    records = latest[purpose]
-    if customer not in records.index:
-        return NO_CONSENT, None, None
-    record = records.loc[customer]
-    at = pd.Timestamp(record["recorded_at"]).isoformat(sep=" ")
-    source = str(record["source"])
-    if not bool(record["granted"]):
-        return REFUSED, at, source
-    return (SENT_ON_CONSENT if sent else NO_VALUE), at, source
+        return np.where(sent, SENT_ON_POLICY, NO_VALUE).astype(object), nothing, nothing
+    latest = _latest(consents, purpose).set_index("customer_id")
+    record = latest.reindex(customers.to_numpy())
+    known = record["granted"].notna().to_numpy(dtype=bool)
+    granted = known & record["granted"].fillna(False).astype(bool).to_numpy(dtype=bool)
+    basis = np.where(
+        ~known, NO_CONSENT, np.where(~granted, REFUSED, np.where(sent, SENT_ON_CONSENT, NO_VALUE))
+    ).astype(object)
+    at = np.where(known, _iso_times(record["recorded_at"]), None).astype(object)
+    source = np.where(known, record["source"].astype(str).to_numpy(), None).astype(object)
+    return basis, at, source
 
 
 def _latest(consents: pd.DataFrame, purpose: str) -> pd.DataFrame:
@@ -155,31 +185,65 @@ def _latest(consents: pd.DataFrame, purpose: str) -> pd.DataFrame:
     return records.drop_duplicates("customer_id", keep="last")
 
 
-def _text(value: object) -> str | None:
+def _iso_times(stamps: pd.Series) -> np.ndarray:
+    """`Timestamp.isoformat(sep=" ")` of each value, column-wise: seconds, then the fraction
+    only where there is one (6 digits, or 9 with nanoseconds); None for NaT."""
+    import numpy as np
     import pandas as pd
 
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return str(value)
+    stamps = pd.to_datetime(stamps)
+    text = stamps.dt.strftime("%Y-%m-%d %H:%M:%S").astype(object)
+    micro, nano = stamps.dt.microsecond.fillna(0), stamps.dt.nanosecond.fillna(0)
+    six = "." + micro.astype("int64").astype(str).str.zfill(6)
+    nine = "." + (micro * 1000 + nano).astype("int64").astype(str).str.zfill(9)
+    fraction = np.where(nano != 0, nine, np.where(micro != 0, six, ""))
+    return np.where(stamps.isna(), None, text + fraction).astype(object)
 
 
-def digest(entries: Iterable[ConsentLogRecord | sa.Row]) -> str:
-    """SHA-256 over a drop's records without the identifiers (so retention keeps it valid)."""
-    keyed = []
-    for entry in entries:
-        fields = asdict(entry) if isinstance(entry, ConsentLogRecord) else entry._asdict()
-        fields.pop("invoice_id", None)
-        fields.pop("customer_id", None)
-        keyed.append(fields)
-    keyed.sort(key=lambda f: (f["case_ref"], f["channel"]))
+def _texts(values: pd.Series) -> np.ndarray:
+    """Each value as text, None where it is missing."""
+    import numpy as np
+
+    return np.where(values.isna(), None, values.astype(str)).astype(object)
+
+
+def digest(entries: pd.DataFrame | Iterable[ConsentLogRecord | sa.Row]) -> str:
+    """SHA-256 over a drop's records without the identifiers (so retention keeps it valid).
+
+    The same for a `frame`, its records and the rows read back from the state store (which
+    reading needs no pandas): the canonical JSON of the records sorted by case_ref and channel.
+    """
+    values = _values(entries, _DIGESTED)
+    values.sort(key=itemgetter(_DIGESTED.index("case_ref"), _DIGESTED.index("channel")))
+    keyed = [dict(zip(_DIGESTED, record, strict=False)) for record in values]  # all of length 10
     return hashlib.sha256(audit.canonical({"records": keyed}).encode("utf-8")).hexdigest()
 
 
-def store(conn: sa.Connection, entries: Sequence[ConsentLogRecord]) -> int:
-    """Insert the records inside the caller's transaction; returns how many."""
-    if entries:
-        conn.execute(consent_log.insert(), [asdict(e) for e in entries])
-    return len(entries)
+def store(conn: sa.Connection, entries: pd.DataFrame | Sequence[ConsentLogRecord]) -> int:
+    """Insert the records inside the caller's transaction, in one executemany of plain tuples;
+    returns how many."""
+    values = _values(entries, FIELDS)
+    if not values:
+        return 0
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if mark is None:  # a driver with named parameters: let SQLAlchemy bind them
+        conn.execute(consent_log.insert(), [dict(zip(FIELDS, v, strict=True)) for v in values])
+    else:
+        conn.exec_driver_sql(
+            f"INSERT INTO consent_log ({', '.join(FIELDS)}) "
+            f"VALUES ({', '.join([mark] * len(FIELDS))})",
+            [tuple(v) for v in values],
+        )
+    return len(values)
+
+
+def _values(
+    entries: pd.DataFrame | Iterable[ConsentLogRecord | sa.Row], fields: tuple[str, ...]
+) -> list[list[Any]]:
+    """`fields` of every entry, as plain Python values (a frame's None, bool and str)."""
+    if hasattr(entries, "to_numpy") and hasattr(entries, "columns"):
+        return entries[list(fields)].to_numpy(dtype=object).tolist()
+    return [[getattr(entry, field) for field in fields] for entry in entries]
 
 
 def verify(conn: sa.Connection) -> int:

@@ -542,7 +542,7 @@ class StateStore:
         self,
         drop: PreparedDrop,
         cases: pd.DataFrame,
-        consent_records: Sequence[consent_log.ConsentLogRecord],
+        consent_records: pd.DataFrame | Sequence[consent_log.ConsentLogRecord],
         data: Mapping[str, Any],
     ) -> audit.Head:
         """Record a drop before it is sealed: row, cases, consent log and `drop_prepared`.

@@ -111,19 +111,26 @@ def _unreachable(exc: sa.exc.OperationalError) -> SourceError:
     return SourceError(f"cannot read the shop database: {' '.join(str(exc.orig).split())}")
 
 
-def _read(
-    conn: sa.Connection, report: ContractReport, table: str, columns: tuple[str, ...]
-) -> pd.DataFrame:
-    """The rows of `table` the contract check counted, each column read as it was checked."""
+def select_sql(report: ContractReport, table: str, columns: tuple[str, ...] | None = None) -> str:
+    """The SELECT that reads `table`'s `columns` (default: a run's) over the rows the contract
+    check counted, each column as it was checked; it binds `report.params`.
+
+    The benchmark exports the same rows with the `sqlite3` CLI (bench/baselines.py).
+    """
     selected = ", ".join(
         column
         if report.read(table, column) == column
         else f"{report.read(table, column)} AS {column}"
-        for column in columns
+        for column in columns or COLUMNS[table]
     )
-    query, params = source_contract.statement(
-        f"SELECT {selected} FROM {table} WHERE {report.where[table]}", report.params
-    )
+    return f"SELECT {selected} FROM {table} WHERE {report.where[table]}"
+
+
+def _read(
+    conn: sa.Connection, report: ContractReport, table: str, columns: tuple[str, ...]
+) -> pd.DataFrame:
+    """The rows of `table` the contract check counted, each column read as it was checked."""
+    query, params = source_contract.statement(select_sql(report, table, columns), report.params)
     try:
         frame = pd.read_sql(query, conn, params=params)
     except (sa.exc.DBAPIError, pd.errors.DatabaseError) as exc:

@@ -110,7 +110,7 @@ def prepare(
         files=drop_files(directory, drop_id),
         case_count=len(rows),
     )
-    consent_records = consent_log.records(
+    consent_records = consent_log.frame(
         rows,
         customer_ids,
         consents,

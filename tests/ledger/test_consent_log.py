@@ -146,3 +146,53 @@ def test_withdrawals_are_not_missed_behind_a_view_of_text_flags(ws):
     )
     with pytest.raises(SourceError, match=r"^consents\.granted holds \d+ value\(s\) that are not"):
         changes(ws.store.engine, ws.config.source_url)
+
+
+# --- built column-wise: the same records, the same digest as ever ------------------------------
+
+
+def test_the_digest_of_a_known_log_never_changes():
+    """Digests recorded by earlier versions must keep verifying: the canonical form is fixed."""
+    basis = 'Art. 6(1)(f) „berechtigtes" Interesse'
+    R = consent_log.ConsentLogRecord
+    records = [
+        R("D-1", "b" * 32, "phone", "nord", "I2", "C2", basis, None, False,
+          consent_log.REFUSED, "2025-03-01 08:00:00.250000", 'Brief "Widerruf"\\n'),
+        R("D-1", "a" * 32, "email", "nord", "I1", "C1", basis, "2026-05-01", True,
+          consent_log.SENT_ON_CONSENT, "2025-01-01 10:00:00", "checkout"),
+        R("D-1", "a" * 32, "date_of_birth", "nord", "I1", "C1", basis, "2026-05-01", True,
+          consent_log.SENT_ON_POLICY, None, None),
+    ]  # fmt: skip
+    expected = "ed8febb1ca9360cbafbed4e075e8a3129308b44a0e852b85b00410f1bcdcee1d"
+    assert consent_log.digest(records) == expected
+    assert consent_log.digest(reversed(records)) == expected  # sorted by case_ref and channel
+
+
+def test_frame_records_and_stored_rows_agree(ws):
+    ws.shop.consent("C2", "contact_email", True, "2025-02-02 09:30:00.125", source='Brief "A"')
+    config = ws.config
+    agency = config.agency("nord")
+    frames = ws.shop.frames(AS_OF)
+    decision = decide.decide(frames, as_of=AS_OF, rules=config.rules, agencies=[agency])
+    eligible = decision.eligible_for("nord")
+    rows = minimise(eligible, frames["consents"], agency, PSEUDONYM_KEY)
+    args = (rows, eligible["customer_id"], frames["consents"], agency)
+    log = consent_log.frame(*args, drop_id="D", lawful_basis="LB")
+    records = consent_log.records(*args, drop_id="D", lawful_basis="LB")
+    assert list(log.columns) == list(consent_log.FIELDS)
+    assert [tuple(r) for r in log.itertuples(index=False)] == [
+        tuple(getattr(r, f) for f in consent_log.FIELDS) for r in records
+    ]
+    assert {type(v) for v in log.to_numpy().ravel()} <= {str, bool, type(None)}  # no NaN
+    email = {r.invoice_id: r for r in records if r.channel == "email"}
+    assert email["I2"].consent_recorded_at == "2025-02-02 09:30:00.125000"  # as isoformat()
+    assert email["I2"].consent_source == 'Brief "A"'
+
+    engine = sa.create_engine("sqlite://")
+    consent_log.consent_log.create(engine)
+    with engine.begin() as conn:
+        assert consent_log.store(conn, log) == 9
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(consent_log.consent_log)).all()
+    assert {type(r.sent) for r in stored} == {bool}
+    assert consent_log.digest(stored) == consent_log.digest(log) == consent_log.digest(records)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
+from tests.support.sshd import free_port
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
 # What every process of a test deployment shares: no analytics, no update checks, no UI build.
