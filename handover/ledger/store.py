@@ -20,6 +20,26 @@ takes recalled cases out of `delivered_cases` and records what the agency now ho
 others (see the block "recalls and updates").
 Nothing here holds personal data: invoice ids, reason codes, pseudonyms, keyed digests, amounts
 and counts.
+
+Decisions are kept as what changed (schema version 3), so that a night adds rows for the cases
+whose decision changed, not for every case again:
+```
+decision_runs     seq, run_id, cases       every run that recorded decisions, numbered in the
+                                           order they were recorded (a write transaction each)
+decision_changes  invoice_id, seq,         the case's decision from run `seq` on, until its next
+                  reasons, agency          row; reasons NULL: from `seq` on, not decided (not
+                                           extracted, or held back by the source suite)
+latest_decisions  invoice_id, reasons,     each case the latest recording run decided: what the
+                  agency                   next run compares with, so a night reads and writes
+                                           as much as it decides, however long the history
+```
+A run writes a change row for each case that is new or decided otherwise (reasons or routed
+agency) and a NULL row for each case of the previous run it did not decide. A run that decided a
+case the same way as the run before writes nothing for it, and it still "decided it": that is
+what `decision_runs` says. `decisions()` expands the rows into every run's decision per case
+(what the table `decisions` held up to version 2, which `_migrate` converts once); `explain`,
+`subject` and `report` read through it. Retention removes runs from `decision_runs` and the rows
+that only described them (`_forget_decisions_of_removed_runs`).
 """
 
 from __future__ import annotations
