@@ -83,10 +83,11 @@ def collect(
             .where(runs.c.as_of >= first, runs.c.as_of < after, sa.not_(runs.c.dry_run))
             .scalar_subquery()
         )
+        decided_in = decisions().subquery()  # every run's decisions, expanded from the changes
         decided = conn.execute(
-            sa.select(decisions.c.invoice_id, decisions.c.reasons).where(
-                decisions.c.run_id.in_(period_runs), decisions.c.reasons != ""
-            )
+            sa.select(decided_in.c.invoice_id, decided_in.c.reasons)
+            .where(decided_in.c.run_id.in_(period_runs), decided_in.c.reasons != "")
+            .distinct()
         ).all()
         quarantine = _quarantine(conn, first, after)
         run_rows = _runs(conn, first, after)

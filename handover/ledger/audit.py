@@ -36,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from handover.errors import AuditIntegrityError
+from handover.ledger.database import insert_rows
 
 GENESIS = "0" * 64
 CHECKPOINT_DOMAIN = b"handover-audit-checkpoint-v1"
@@ -64,6 +65,7 @@ audit_log = sa.Table(
     sa.Column("prev_hash", sa.Text, nullable=False),
     sa.Column("hash", sa.Text, nullable=False),
 )
+_LOG_COLUMNS = ("seq", "at", "run_id", "event", "data", "prev_hash", "hash")
 # No foreign key to audit_log: an attacker's truncation must not cascade, and verify reports
 # an orphaned row itself.
 audit_identifiers = sa.Table(
@@ -76,6 +78,7 @@ audit_identifiers = sa.Table(
     sa.Column("customer_id", sa.Text),
     sa.Column("erased_at", sa.Text),
 )
+_ID_COLUMNS = ("seq", "salt", "identifiers", "invoice_id", "customer_id", "erased_at")
 sa.Index("audit_identifiers_customer", audit_identifiers.c.customer_id)
 # Checkpoints of versions before they became chain entries; still checked, no longer written.
 audit_checkpoints = sa.Table(
@@ -197,6 +200,10 @@ def canonical(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# What `canonical` writes for a str (json's C encoder when there is one).
+_encode_text = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
 def utc_now() -> str:
     """The time format of audit entries."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
@@ -210,6 +217,16 @@ def head(conn: sa.Connection) -> Head:
     return Head(row.seq, row.hash) if row else Head(0, GENESIS)
 
 
+def serialise(conn: sa.Connection) -> None:
+    """Make writers of the ledger take turns until the caller's transaction ends.
+
+    SQLite's IMMEDIATE write transaction already does; on PostgreSQL this takes the advisory
+    lock that `append` takes, so a writer may take it before it reads what it will change.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+
+
 def append(conn: sa.Connection, entries: Iterable[Entry]) -> str:
     """Append `entries` in order inside the caller's transaction; returns the new head hash.
 
@@ -218,8 +235,7 @@ def append(conn: sa.Connection, entries: Iterable[Entry]) -> str:
     waits for the head instead of reading a stale one. The primary key on `seq` stays as a last
     line of defence against a fork.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    serialise(conn)
     current = head(conn)
     seq, prev = current.seq, current.hash
     at = utc_now()
@@ -232,34 +248,131 @@ def append(conn: sa.Connection, entries: Iterable[Entry]) -> str:
             salt = secrets.token_hex(16)
             data["ids_sha256"] = identifiers_digest(salt, ids)
             id_rows.append(
-                {
-                    "seq": seq,
-                    "salt": salt,
-                    "identifiers": ids,
-                    "invoice_id": entry.identifiers.get("invoice_id"),
-                    "customer_id": entry.identifiers.get("customer_id"),
-                    "erased_at": None,
-                }
+                (
+                    seq,
+                    salt,
+                    ids,
+                    entry.identifiers.get("invoice_id"),
+                    entry.identifiers.get("customer_id"),
+                    None,
+                )
             )
         text = canonical(data)
         digest = entry_hash(seq, prev, at, entry.run_id, entry.event, text)
-        rows.append(
-            {
-                "seq": seq,
-                "at": at,
-                "run_id": entry.run_id,
-                "event": entry.event,
-                "data": text,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
+        rows.append((seq, at, entry.run_id, entry.event, text, prev, digest))
         prev = digest
-    if rows:
-        conn.execute(audit_log.insert(), rows)
-    if id_rows:
-        conn.execute(audit_identifiers.insert(), id_rows)
+    insert_rows(conn, audit_log, _LOG_COLUMNS, rows)
+    insert_rows(conn, audit_identifiers, _ID_COLUMNS, id_rows)
     return prev
+
+
+def append_columns(
+    conn: sa.Connection,
+    run_id: str,
+    event: str,
+    common: Mapping[str, Any],
+    columns: Mapping[str, Sequence[Any]],
+    identifiers: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """Append one `event` entry per case, given column-wise; returns the new head hash.
+
+    Entry i is what `append` writes for `Entry(run_id, event, {**common, k: columns[k][i] …},
+    identifiers={k: identifiers[k][i] …})`, byte for byte (its canonical JSON, digests and
+    chain), but built from a format string per event and one C-encoded value per cell, and
+    inserted as plain tuples: a drop's hundred thousand `case_handed_over` entries in well
+    under a second. `common` and `columns` must not share a key.
+    """
+    sizes = {len(values) for values in (*columns.values(), *(identifiers or {}).values())}
+    if len(sizes) > 1:
+        raise ValueError("every column must hold one value per entry")
+    count = sizes.pop() if sizes else 0
+    if set(common) & set(columns) or "ids_sha256" in {*common, *columns}:
+        raise ValueError("common and columns must not share a key, nor name ids_sha256")
+    if count == 0:
+        return head(conn).hash
+    serialise(conn)
+    current = head(conn)
+    seq, prev = current.seq, current.hash
+    at = utc_now()
+    id_rows: list[tuple[Any, ...]] = []
+    if identifiers is not None:
+        id_texts = canonical_each({}, identifiers)
+        randomness = secrets.token_bytes(16 * count)
+        salts = [randomness[16 * i : 16 * i + 16].hex() for i in range(count)]
+        digests = [identifiers_digest(s, t) for s, t in zip(salts, id_texts, strict=True)]
+        columns = {**columns, "ids_sha256": digests}
+        id_rows = list(
+            zip(
+                range(seq + 1, seq + 1 + count),
+                salts,
+                id_texts,
+                identifiers.get("invoice_id", [None] * count),
+                identifiers.get("customer_id", [None] * count),
+                [None] * count,
+                strict=True,
+            )
+        )
+    rows: list[tuple[Any, ...]] = []
+    stem = f"\n{at}\n{run_id}\n{event}\n"  # what `entry_hash` joins, after seq and prev
+    sha256 = hashlib.sha256
+    for text in canonical_each(common, columns):
+        seq += 1
+        digest = sha256(f"{seq}\n{prev}{stem}{text}".encode()).hexdigest()
+        rows.append((seq, at, run_id, event, text, prev, digest))
+        prev = digest
+    insert_rows(conn, audit_log, _LOG_COLUMNS, rows)
+    insert_rows(conn, audit_identifiers, _ID_COLUMNS, id_rows)
+    return prev
+
+
+def canonical_each(common: Mapping[str, Any], columns: Mapping[str, Sequence[Any]]) -> list[str]:
+    """`canonical({**common, k: columns[k][i] …})` for each i, built column-wise: a format
+    string with the keys in canonical order, each cell encoded by json's C encoder (or once per
+    distinct value). `tests/ledger/test_audit.py` holds it to `canonical` on awkward values."""
+    if not columns:
+        raise ValueError("canonical_each needs at least one column")
+    template, keys = _json_format({**common, **columns}, set(columns))
+    cells = [_encoded(columns[key]) for key in keys]
+    return [template.format(*values) for values in zip(*cells, strict=True)]
+
+
+def _json_format(data: Mapping[str, Any], varying: set[str]) -> tuple[str, list[str]]:
+    """A `str.format` template of `canonical(data)` with a slot per key in `varying` (sorted
+    key order, as `canonical` writes them), and those keys in slot order."""
+    parts, keys = [], []
+    for key in sorted(data):
+        parts.append(canonical(key) + ":")
+        if key in varying:
+            parts.append(None)
+            keys.append(key)
+        else:
+            parts.append(canonical(data[key]))
+        parts.append(",")
+    body = "".join(
+        "{}" if part is None else part.replace("{", "{{").replace("}", "}}") for part in parts[:-1]
+    )
+    return "{{" + body + "}}", keys
+
+
+def _encoded(values: Sequence[Any]) -> list[str]:
+    """Each value as `canonical` writes it: text through json's C encoder, the rest once per
+    distinct value (column lists, counts and codes repeat)."""
+    seen: dict[tuple[type, Any], str] = {}
+    out = []
+    for value in values:
+        if type(value) is str:
+            out.append(_encode_text(value))
+            continue
+        key = (type(value), tuple(value) if isinstance(value, list) else value)
+        try:
+            text = seen.get(key)
+        except TypeError:  # unhashable (a dict, a list of lists): encoded each time
+            out.append(canonical(value))
+            continue
+        if text is None:
+            text = seen[key] = canonical(value)
+        out.append(text)
+    return out
 
 
 def append_one(conn: sa.Connection, entry: Entry) -> Head:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from handover.config import Agency
 from handover.errors import AuditIntegrityError
 from handover.ledger import audit
+from handover.ledger.database import insert_rows
 
 if TYPE_CHECKING:  # a run writes the log from DataFrames; reading the state store needs no pandas
     import numpy as np
@@ -211,30 +212,24 @@ def digest(entries: pd.DataFrame | Iterable[ConsentLogRecord | sa.Row]) -> str:
     """SHA-256 over a drop's records without the identifiers (so retention keeps it valid).
 
     The same for a `frame`, its records and the rows read back from the state store (which
-    reading needs no pandas): the canonical JSON of the records sorted by case_ref and channel.
+    reading needs no pandas): the canonical JSON of the records sorted by case_ref and channel,
+    `{"records":[{…},…]}`, each record built column-wise (`audit.canonical_each`).
     """
     values = _values(entries, _DIGESTED)
     values.sort(key=itemgetter(_DIGESTED.index("case_ref"), _DIGESTED.index("channel")))
-    keyed = [dict(zip(_DIGESTED, record, strict=False)) for record in values]  # all of length 10
-    return hashlib.sha256(audit.canonical({"records": keyed}).encode("utf-8")).hexdigest()
+    if values:
+        columns = dict(zip(_DIGESTED, map(list, zip(*values, strict=True)), strict=True))
+        records = audit.canonical_each({}, columns)
+    else:
+        records = []
+    text = '{"records":[' + ",".join(records) + "]}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def store(conn: sa.Connection, entries: pd.DataFrame | Sequence[ConsentLogRecord]) -> int:
     """Insert the records inside the caller's transaction, in one executemany of plain tuples;
     returns how many."""
-    values = _values(entries, FIELDS)
-    if not values:
-        return 0
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
-    if mark is None:  # a driver with named parameters: let SQLAlchemy bind them
-        conn.execute(consent_log.insert(), [dict(zip(FIELDS, v, strict=True)) for v in values])
-    else:
-        conn.exec_driver_sql(
-            f"INSERT INTO consent_log ({', '.join(FIELDS)}) "
-            f"VALUES ({', '.join([mark] * len(FIELDS))})",
-            [tuple(v) for v in values],
-        )
-    return len(values)
+    return insert_rows(conn, consent_log, FIELDS, _values(entries, FIELDS))
 
 
 def _values(

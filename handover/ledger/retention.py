@@ -8,8 +8,9 @@ year − years): everything recorded before it goes. What goes:
   their salted digests, and `audit verify` reports them as erased);
 - the ids in the consent log of drops delivered before the cut-off;
 - the case register: `handovers` rows of those drops, the recall register (`recall_cases`,
-  `recall_messages`) of recall/update drops delivered before it, `decisions` and `quarantine`
-  rows of runs before it;
+  `recall_messages`) of recall/update drops delivered before it, the decisions of runs before
+  it (`decision_runs`, and the rows of `decision_changes` that describe no later run; see
+  `store._forget_decisions_of_removed_runs`) and their `quarantine` rows;
 - the events of the agencies' return files recorded before it, and the review holds released
   before it (a hold still in force stays).
 
@@ -29,7 +30,7 @@ from handover.ledger import audit
 from handover.ledger.consent_log import consent_log
 from handover.ledger.store import (
     StateStore,
-    decisions,
+    decision_runs,
     drops,
     handovers,
     quarantine,
@@ -106,7 +107,12 @@ def run(store: StateStore, *, today: dt.date, years: int, dry_run: bool = False)
                 consent_log.c.invoice_id.is_not(None),
             ),
             handovers_removed=_count(conn, handovers, handovers.c.drop_id.in_(drop_ids)),
-            decisions_removed=_count(conn, decisions, decisions.c.run_id.in_(old_runs)),
+            # Per run and case, as they were kept before only changes were (`decision_runs`).
+            decisions_removed=conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(decision_runs.c.cases), 0)).where(
+                    decision_runs.c.run_id.in_(old_runs)
+                )
+            ).scalar_one(),
             quarantine_removed=_count(conn, quarantine, quarantine.c.run_id.in_(old_runs)),
             dry_run=dry_run,
             return_events_removed=_count(conn, return_events, return_events.c.ingested_at < before),

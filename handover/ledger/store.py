@@ -20,11 +20,32 @@ takes recalled cases out of `delivered_cases` and records what the agency now ho
 others (see the block "recalls and updates").
 Nothing here holds personal data: invoice ids, reason codes, pseudonyms, keyed digests, amounts
 and counts.
+
+Decisions are kept as what changed (schema version 3), so that a night adds rows for the cases
+whose decision changed, not for every case again:
+```
+decision_runs     seq, run_id, cases       every run that recorded decisions, numbered in the
+                                           order they were recorded (a write transaction each)
+decision_changes  invoice_id, seq,         the case's decision from run `seq` on, until its next
+                  reasons, agency          row; reasons NULL: from `seq` on, not decided (not
+                                           extracted, or held back by the source suite)
+latest_decisions  invoice_id, reasons,     each case the latest recording run decided: what the
+                  agency                   next run compares with, so a night reads and writes
+                                           as much as it decides, however long the history
+```
+A run writes a change row for each case that is new or decided otherwise (reasons or routed
+agency) and a NULL row for each case of the previous run it did not decide. A run that decided a
+case the same way as the run before writes nothing for it, and it still "decided it": that is
+what `decision_runs` says. `decisions()` expands the rows into every run's decision per case
+(what the table `decisions` held up to version 2, which `_migrate` converts once); `explain`,
+`subject` and `report` read through it. Retention removes runs from `decision_runs` and the rows
+that only described them (`_forget_decisions_of_removed_runs`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import threading
@@ -41,7 +62,13 @@ from handover.crypto.keys import KeyDirectory
 from handover.crypto.sshsig import AUDIT_NAMESPACE, Signer
 from handover.errors import ConfigError, LedgerConflict, RunLocked
 from handover.ledger import audit, consent_log, guards, lease
-from handover.ledger.database import create_engine, lock_schema, write_transaction
+from handover.ledger.database import (
+    create_engine,
+    delete_rows,
+    insert_rows,
+    lock_schema,
+    write_transaction,
+)
 from handover.returns.contract import CLOSING_EVENTS, PAYMENT_EVENTS, REVIEW_EVENTS
 
 if TYPE_CHECKING:  # only a run passes DataFrames: reading the store needs no pandas
@@ -88,13 +115,35 @@ runs = sa.Table(
     sa.Column("pid", sa.Integer),
     sa.Column("alive_until", sa.Text),  # the heartbeat, for other hosts
 )
-decisions = sa.Table(
-    "decisions",
+# Decisions are kept as what changed (schema version 3; see "decisions" below `SCHEMA_VERSION`).
+# Every run that records decisions gets the next number of `decision_runs`, in the order they
+# were recorded, and how many cases it decided.
+decision_runs = sa.Table(
+    "decision_runs",
     metadata,
-    sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.Text, sa.ForeignKey("runs.run_id"), nullable=False, unique=True),
+    sa.Column("cases", sa.Integer, nullable=False),
+)
+# A row per case and change: from run number `seq` on, every run that recorded decisions
+# decided the case so, until the case's next row. reasons NULL: not decided (not extracted).
+decision_changes = sa.Table(
+    "decision_changes",
+    metadata,
     sa.Column("invoice_id", sa.Text, primary_key=True),
-    sa.Column("reasons", sa.Text, nullable=False),  # comma-separated codes; '' = eligible
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("reasons", sa.Text),  # comma-separated codes; '' = eligible; NULL = not decided
     sa.Column("agency", sa.Text),  # the agency the case was routed to; NULL = none
+    sqlite_with_rowid=False,  # one B-tree keyed by (invoice_id, seq): no copy of the key
+)
+# The decision of every case the latest recording run decided: what the next run compares with.
+latest_decisions = sa.Table(
+    "latest_decisions",
+    metadata,
+    sa.Column("invoice_id", sa.Text, primary_key=True),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("agency", sa.Text),
+    sqlite_with_rowid=False,
 )
 drops = sa.Table(
     "drops",
@@ -243,7 +292,7 @@ ledger_meta = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
-SCHEMA_VERSION = "2"  # 2: drops have a `sealed` state; delivered_cases
+SCHEMA_VERSION = "3"  # 2: drops have a `sealed` state; delivered_cases. 3: decision_changes
 
 LIVE_DROP_STATES = ("prepared", "sealed")
 
@@ -505,19 +554,52 @@ class StateStore:
     def record_decisions(
         self, run_id: str, reasons: pd.Series, agency: pd.Series, counts: Mapping[str, int]
     ) -> None:
-        """Keep every case's reason codes and routed agency; audit the counts per reason."""
-        import pandas as pd
+        """Keep every case's reason codes and routed agency; audit the counts per reason.
 
-        rows = (
-            pd.DataFrame({"reasons": reasons, "agency": agency.astype(object)})
-            .rename_axis("invoice_id")
-            .reset_index()
-            .assign(run_id=run_id)
-        )
-        rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        Stored as what changed since the previous recording run (`decision_changes`): only the
+        cases whose decision differs, the new ones, and those no longer decided.
+        """
+        ids = reasons.index.astype(str).tolist()
+        codes = reasons.astype(object).where(reasons.notna(), None).tolist()
+        routed = agency.reindex(reasons.index).astype(object)
+        routed = routed.where(routed.notna(), None).tolist()
         with self.transaction() as conn:
-            if rows:
-                conn.execute(decisions.insert(), rows)
+            audit.serialise(conn)  # PostgreSQL: no other run reads `latest_decisions` meanwhile
+            seq = (conn.execute(sa.select(sa.func.max(decision_runs.c.seq))).scalar() or 0) + 1
+            current = {
+                invoice: (before, sent_to)
+                for invoice, before, sent_to in conn.execute(
+                    sa.select(
+                        latest_decisions.c.invoice_id,
+                        latest_decisions.c.reasons,
+                        latest_decisions.c.agency,
+                    )
+                )
+            }
+            changed: list[tuple[Any, ...]] = []
+            replaced: list[tuple[str]] = []
+            for invoice, codes_now, agency_now in zip(ids, codes, routed, strict=True):
+                before = current.pop(invoice, None)
+                if before != (codes_now, agency_now):
+                    changed.append((invoice, seq, codes_now, agency_now))
+                    if before is not None:
+                        replaced.append((invoice,))
+            # What is left was decided by the previous run and not by this one.
+            gone = [(invoice,) for invoice in current]
+            insert_rows(conn, decision_runs, ("seq", "run_id", "cases"), [(seq, run_id, len(ids))])
+            insert_rows(
+                conn,
+                decision_changes,
+                ("invoice_id", "seq", "reasons", "agency"),
+                changed + [(invoice, seq, None, None) for (invoice,) in gone],
+            )
+            delete_rows(conn, latest_decisions, "invoice_id", replaced + gone)
+            insert_rows(
+                conn,
+                latest_decisions,
+                ("invoice_id", "reasons", "agency"),
+                [(invoice, codes_now, agency_now) for invoice, _, codes_now, agency_now in changed],
+            )
             audit.append(conn, [audit.Entry(run_id, "cases_decided", {"counts": dict(counts)})])
 
     def handed_over(self) -> set[str]:
@@ -570,13 +652,13 @@ class StateStore:
             )
             # The baseline for later comparisons, where the run computed it.
             baseline = [c for c in (*BASELINE_COLUMNS, "currency") if c in cases]
-            rows = cases[["customer_id", "case_ref", "columns", *baseline]].rename_axis(
-                "invoice_id"
+            rows = (
+                cases[["customer_id", "case_ref", "columns", *baseline]]
+                .rename_axis("invoice_id")
+                .reset_index()
+                .assign(drop_id=drop.drop_id)
             )
-            conn.execute(
-                handovers.insert(),
-                _records(rows.reset_index().assign(drop_id=drop.drop_id)),
-            )
+            insert_rows(conn, handovers, list(rows.columns), _tuples(rows))
             consent_log.store(conn, consent_records)
             return audit.append_one(conn, audit.Entry(drop.run_id, "drop_prepared", data))
 
@@ -712,30 +794,31 @@ class StateStore:
                     "nothing was recorded. Run `handover audit show --event drop_delivered` and "
                     "report this: a case must never reach an agency twice"
                 ) from None
-            cases = conn.execute(sa.select(handovers).where(handovers.c.drop_id == drop_id)).all()
+            cases = conn.execute(
+                sa.select(
+                    handovers.c.invoice_id,
+                    handovers.c.customer_id,
+                    handovers.c.case_ref,
+                    handovers.c.columns,
+                ).where(handovers.c.drop_id == drop_id)
+            ).all()
             policy = {"policy_version": drop.policy_version, "policy_sha256": drop.policy_sha256}
             audit.append(
                 conn,
-                [audit.Entry(run_id, "drop_delivered", {"drop_id": drop_id, **receipt, **policy})]
-                + [
-                    audit.Entry(
-                        run_id,
-                        "case_handed_over",
-                        {
-                            "case_ref": case.case_ref,
-                            "agency": drop.agency,
-                            "drop_id": drop_id,
-                            "columns": case.columns.split(","),
-                            **policy,
-                        },
-                        # In the side table, so retention can erase them without breaking the chain.
-                        identifiers={
-                            "invoice_id": case.invoice_id,
-                            "customer_id": case.customer_id,
-                        },
-                    )
-                    for case in cases
-                ],
+                [audit.Entry(run_id, "drop_delivered", {"drop_id": drop_id, **receipt, **policy})],
+            )
+            invoices, customers, refs, columns = zip(*cases, strict=True) if cases else ([],) * 4
+            # One entry per case, written column-wise: what `audit.Entry(run_id,
+            # "case_handed_over", {case_ref, agency, drop_id, columns, **policy}, identifiers=
+            # {invoice_id, customer_id})` per case would write. The identifiers go to the side
+            # table, so retention can erase them without breaking the chain.
+            audit.append_columns(
+                conn,
+                run_id,
+                "case_handed_over",
+                {"agency": drop.agency, "drop_id": drop_id, **policy},
+                {"case_ref": refs, "columns": [text.split(",") for text in columns]},
+                identifiers={"invoice_id": invoices, "customer_id": customers},
             )
             return len(cases)
 
@@ -1055,7 +1138,8 @@ class StateStore:
                     recall_messages.delete().where(recall_messages.c.drop_id.in_(drop_ids))
                 )
                 conn.execute(recall_cases.delete().where(recall_cases.c.drop_id.in_(drop_ids)))
-            conn.execute(decisions.delete().where(decisions.c.run_id.in_(old_runs)))
+            conn.execute(decision_runs.delete().where(decision_runs.c.run_id.in_(old_runs)))
+            _forget_decisions_of_removed_runs(conn)
             conn.execute(quarantine.delete().where(quarantine.c.run_id.in_(old_runs)))
             conn.execute(return_events.delete().where(return_events.c.ingested_at < runs_before))
             conn.execute(
@@ -1069,6 +1153,7 @@ class StateStore:
 
     def decision_history(self, invoice_id: str) -> list[dict[str, Any]]:
         """Every run's decision for one invoice, newest first, with the run's as_of and agency."""
+        decided = decisions(invoice_id=invoice_id).subquery()
         query = (
             sa.select(
                 runs.c.run_id,
@@ -1076,11 +1161,10 @@ class StateStore:
                 runs.c.agency,
                 runs.c.dry_run,
                 runs.c.started_at,
-                decisions.c.reasons,
-                decisions.c.agency.label("routed_to"),
+                decided.c.reasons,
+                decided.c.agency.label("routed_to"),
             )
-            .join(decisions, decisions.c.run_id == runs.c.run_id)
-            .where(decisions.c.invoice_id == invoice_id)
+            .join(decided, decided.c.run_id == runs.c.run_id)
             .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
         )
         with self.engine.connect() as conn:
@@ -1089,7 +1173,7 @@ class StateStore:
     def knows_invoice(self, invoice_id: str) -> bool:
         """Whether a run decided on, held back or put into a drop the invoice `invoice_id`, or
         an agency reported about it (a review hold outlives the rest, see `retention`)."""
-        tables = (decisions, quarantine, handovers, recall_cases, return_events, reviews)
+        tables = (decision_changes, quarantine, handovers, recall_cases, return_events, reviews)
         return self._any(*(sa.exists().where(t.c.invoice_id == invoice_id) for t in tables))
 
     def knows_customer(self, customer_id: str) -> bool:
@@ -1548,6 +1632,38 @@ def open_at_agency() -> sa.Select[Any]:
     )
 
 
+def decisions(*, invoice_id: str | None = None) -> sa.Select[Any]:
+    """Every recording run's decision per case (`invoice_id`: of that case only), expanded from
+    `decision_changes`: the columns run_id, invoice_id, reasons and agency, one row per run and
+    case it decided, as the table `decisions` held them before schema version 3.
+
+    A change row covers the recording runs from its `seq` up to the case's next row; a row with
+    reasons NULL covers runs that did not decide the case. Each run is found by its primary key.
+    """
+    spans = sa.select(
+        decision_changes.c.invoice_id,
+        decision_changes.c.seq,
+        decision_changes.c.reasons,
+        decision_changes.c.agency,
+        sa.func.lead(decision_changes.c.seq)
+        .over(partition_by=decision_changes.c.invoice_id, order_by=decision_changes.c.seq)
+        .label("until"),
+    )
+    if invoice_id is not None:
+        spans = spans.where(decision_changes.c.invoice_id == invoice_id)
+    span = spans.subquery("spans")
+    return (
+        sa.select(decision_runs.c.run_id, span.c.invoice_id, span.c.reasons, span.c.agency)
+        .select_from(span)
+        .join(
+            decision_runs,
+            (decision_runs.c.seq >= span.c.seq)
+            & (span.c.until.is_(None) | (decision_runs.c.seq < span.c.until)),
+        )
+        .where(span.c.reasons.is_not(None))
+    )
+
+
 def _of_kind(kind: str) -> sa.ColumnElement[bool]:
     """Drops of `kind`; a drop recorded before recalls existed is a handover drop."""
     return sa.func.coalesce(drops.c.kind, "handover") == kind
@@ -1556,6 +1672,12 @@ def _of_kind(kind: str) -> sa.ColumnElement[bool]:
 def handover_drops() -> sa.ColumnElement[bool]:
     """The condition on `drops` that keeps handover drops (not recall/update drops)."""
     return _of_kind("handover")
+
+
+def _tuples(frame: pd.DataFrame) -> list[list[Any]]:
+    """Rows of `frame` for `insert_rows`: Python values, None for missing ones."""
+    values = frame.astype(object)
+    return values.where(frame.notna(), None).to_numpy(dtype=object).tolist()
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -1729,12 +1851,17 @@ def _add_missing_columns(conn: sa.Connection) -> None:
 
 
 def _migrate(conn: sa.Connection) -> None:
-    """Move data written by schema version 1 into the current states (once)."""
+    """Move data written by an older schema version into the current tables (once)."""
     version = conn.execute(
         sa.select(ledger_meta.c.value).where(ledger_meta.c.key == "schema")
     ).scalar()
     if version == SCHEMA_VERSION:
         return
+    if version not in (None, "2"):
+        raise ConfigError(
+            f"the state database has schema version {version}, this handover knows "
+            f"{SCHEMA_VERSION}; upgrade handover"
+        )
     if version is None:
         # Version 1 called a sealed drop waiting for delivery `prepared`.
         conn.execute(
@@ -1749,9 +1876,94 @@ def _migrate(conn: sa.Connection) -> None:
             .group_by(handovers.c.invoice_id)
         )
         conn.execute(delivered_cases.insert().from_select(["invoice_id", "drop_id"], first))
-        conn.execute(ledger_meta.insert().values(key="schema", value=SCHEMA_VERSION))
+    _decisions_as_changes(conn)
+    conn.execute(ledger_meta.delete().where(ledger_meta.c.key == "schema"))
+    conn.execute(ledger_meta.insert().values(key="schema", value=SCHEMA_VERSION))
+
+
+def _decisions_as_changes(conn: sa.Connection) -> None:
+    """Version 2 → 3: the table `decisions` (every case of every run) becomes `decision_runs`
+    and `decision_changes`, then goes. The runs are numbered in the order they started."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("decisions"):
         return
-    raise ConfigError(
-        f"the state database has schema version {version}, this handover knows "
-        f"{SCHEMA_VERSION}; upgrade handover"
+    have = {c["name"] for c in inspector.get_columns("decisions")}
+    old = sa.table("decisions", *(sa.column(name) for name in have))
+    recorded = conn.execute(
+        sa.select(old.c.run_id, sa.func.count(), sa.func.min(runs.c.started_at))
+        .select_from(old.outerjoin(runs, runs.c.run_id == old.c.run_id))
+        .group_by(old.c.run_id)
+        .order_by(sa.func.min(runs.c.started_at), old.c.run_id)
+    ).all()
+    numbers = {run_id: seq for seq, (run_id, _, _) in enumerate(recorded, 1)}
+    insert_rows(
+        conn,
+        decision_runs,
+        ("seq", "run_id", "cases"),
+        [(numbers[run_id], run_id, cases) for run_id, cases, _ in recorded],
+    )
+    last = len(recorded)
+    agency = old.c.agency if "agency" in have else sa.null()  # before routing: none
+    rows = conn.execute(
+        sa.select(old.c.invoice_id, old.c.run_id, old.c.reasons, agency).order_by(old.c.invoice_id)
+    )
+    changes: list[tuple[Any, ...]] = []
+    latest: list[tuple[Any, ...]] = []
+    for invoice, group in itertools.groupby(rows, key=lambda row: row[0]):
+        state, previous = None, 0
+        for seq, codes, routed in sorted((numbers[r[1]], r[2], r[3]) for r in group):
+            if state is not None and seq > previous + 1:  # runs in between did not decide it
+                changes.append((invoice, previous + 1, None, None))
+                state = None
+            if state != (codes, routed):
+                changes.append((invoice, seq, codes, routed))
+                state = (codes, routed)
+            previous = seq
+        if previous < last:
+            changes.append((invoice, previous + 1, None, None))
+        else:
+            latest.append((invoice, *state))  # type: ignore[misc]
+        if len(changes) >= _MIGRATION_BATCH:
+            insert_rows(conn, decision_changes, _CHANGE_COLUMNS, changes)
+            changes = []
+    insert_rows(conn, decision_changes, _CHANGE_COLUMNS, changes)
+    insert_rows(conn, latest_decisions, ("invoice_id", "reasons", "agency"), latest)
+    conn.execute(sa.text("DROP TABLE decisions"))
+
+
+_CHANGE_COLUMNS = ("invoice_id", "seq", "reasons", "agency")
+_MIGRATION_BATCH = 100_000
+
+
+def _forget_decisions_of_removed_runs(conn: sa.Connection) -> None:
+    """After retention removed runs from `decision_runs`: drop the change rows that only
+    described removed runs, move the others to the first remaining run they describe (so no
+    row tells when a removed run decided), drop a leading "not decided" row (it would tell the
+    case was known), and rebuild `latest_decisions` from each case's last row."""
+    c, later, kept = (
+        decision_changes,
+        decision_changes.alias("later"),
+        decision_runs.alias("kept"),
+    )
+    until = (
+        sa.select(sa.func.min(later.c.seq))
+        .where(later.c.invoice_id == c.c.invoice_id, later.c.seq > c.c.seq)
+        .correlate(c)  # to the row of the DELETE, two levels up
+        .scalar_subquery()
+    )
+    in_span = sa.exists().where(kept.c.seq >= c.c.seq, until.is_(None) | (kept.c.seq < until))
+    conn.execute(c.delete().where(~in_span))
+    first_kept = sa.select(sa.func.min(kept.c.seq)).where(kept.c.seq >= c.c.seq).scalar_subquery()
+    conn.execute(c.update().values(seq=first_kept))
+    earlier = sa.exists().where(later.c.invoice_id == c.c.invoice_id, later.c.seq < c.c.seq)
+    conn.execute(c.delete().where(c.c.reasons.is_(None), ~earlier))
+    conn.execute(latest_decisions.delete())
+    last = sa.select(sa.func.max(later.c.seq)).where(later.c.invoice_id == c.c.invoice_id)
+    conn.execute(
+        latest_decisions.insert().from_select(
+            ["invoice_id", "reasons", "agency"],
+            sa.select(c.c.invoice_id, c.c.reasons, c.c.agency).where(
+                c.c.reasons.is_not(None), c.c.seq == last.scalar_subquery()
+            ),
+        )
     )

@@ -382,3 +382,68 @@ def test_checkpoints_work_with_the_shops_sshsig_key(tmp_path):
     # A manifest signature (another namespace) does not pass as a checkpoint's.
     with pytest.raises(AuditIntegrityError, match=r"signature of audit entry 2 .* is invalid"):
         verify(store, verify_signature=verifier(shop.public_key_line, "handover-manifest"))
+
+
+# --- entries written column-wise: the same canonical JSON, digests and chain as `append` -------
+
+AWKWARD = ["plain", 'q"uote', "back\\slash", "ctl\x01\n\t", "üñî €", "\u2028", "", "{x}", "}{"]
+
+
+def test_canonical_each_writes_what_canonical_writes():
+    common = {"z{": "c}", "a": [1, "x"], "n": None, "t": True, "f": 1.5, "d": {"b": 1, "a": [2]}}
+    odd = [None, True, False, 0, 1, 2.5, float("inf"), {"k": "v", "a": None}, ["x", None]]
+    columns = {"s": AWKWARD, "i": list(range(9)), "l": [["a", "b"]] * 9, "m": odd}
+    assert audit.canonical_each(common, columns) == [
+        audit.canonical({**common, **{key: values[i] for key, values in columns.items()}})
+        for i in range(9)
+    ]
+
+
+def test_entries_appended_column_wise_are_those_append_writes(store, shop_key):
+    common = {"agency": "nörd", "drop_id": "D-1", "policy_version": None, "policy_sha256": "ab"}
+    columns = {"case_ref": AWKWARD, "columns": [["name", "iban"], [], ["x"]] * 3}
+    identifiers = {"invoice_id": [f"I-{s}" for s in AWKWARD], "customer_id": ["C"] * 9}
+
+    def nth(mapping, i):
+        return {key: values[i] for key, values in mapping.items()}
+
+    with store.transaction() as conn:
+        head = audit.append_columns(conn, "run-2", "case_handed_over", common, columns, identifiers)
+        audit.append(
+            conn,
+            [
+                audit.Entry(
+                    "run-2",
+                    "case_handed_over",
+                    {**common, **nth(columns, i)},
+                    identifiers=nth(identifiers, i),
+                )
+                for i in range(9)
+            ],
+        )
+        audit.checkpoint(conn, store.signer, run_id="run-2")
+    with store.engine.connect() as conn:
+        written = conn.execute(
+            sa.select(
+                audit.audit_log,
+                audit.audit_identifiers.c.salt,
+                audit.audit_identifiers.c.identifiers,
+            )
+            .join(audit.audit_identifiers, audit.audit_identifiers.c.seq == audit.audit_log.c.seq)
+            .where(audit.audit_log.c.seq > 6)
+            .order_by(audit.audit_log.c.seq)
+        ).all()
+    column_wise, one_by_one = written[:9], written[9:]
+    assert head == column_wise[-1].hash
+    for i, (mine, theirs) in enumerate(zip(column_wise, one_by_one, strict=True)):
+        # Salts are random: the texts agree once each entry's own identifiers digest is in.
+        digest = audit.identifiers_digest(mine.salt, mine.identifiers)
+        assert mine.identifiers == theirs.identifiers == audit.canonical(nth(identifiers, i))
+        assert mine.data == audit.canonical({**common, **nth(columns, i), "ids_sha256": digest})
+        assert json.loads(mine.data) | {"ids_sha256": None} == json.loads(theirs.data) | {
+            "ids_sha256": None
+        }
+        assert mine.hash == audit.entry_hash(
+            mine.seq, mine.prev_hash, mine.at, mine.run_id, mine.event, mine.data
+        )
+    assert verify(store, verify_signature=shop_key[1]).entries == 6 + 18 + 1

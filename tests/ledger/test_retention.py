@@ -12,7 +12,13 @@ import sqlalchemy as sa
 from handover.cli.main import main
 from handover.ledger import audit, retention
 from handover.ledger.consent_log import consent_log
-from handover.ledger.store import decisions, handovers, quarantine
+from handover.ledger.store import (
+    decision_changes,
+    decision_runs,
+    handovers,
+    latest_decisions,
+    quarantine,
+)
 from tests.support.recorded_runs import workspace
 from tests.support.shopbuilder import AS_OF
 
@@ -26,7 +32,7 @@ def ws(tmp_path):
     ws.drop_id = ws.run(AS_OF)
     store = ws.store
     with store.engine.connect() as conn:
-        run_id = conn.execute(sa.select(decisions.c.run_id).limit(1)).scalar_one()
+        run_id = conn.execute(sa.select(decision_runs.c.run_id).limit(1)).scalar_one()
     store.record_quarantine(
         run_id, "source", pd.DataFrame({"invoice_id": ["I7"], "reasons": ["bad_country"]})
     )
@@ -85,7 +91,7 @@ def test_erasure_after_the_period_keeps_the_chain_valid(ws):
         assert all(r.invoice_id is None and r.salt is None for r in side)
         count = sa.select(sa.func.count())
         assert conn.execute(count.where(consent_log.c.customer_id.is_not(None))).scalar_one() == 0
-        for table in (handovers, decisions, quarantine):
+        for table in (handovers, decision_runs, decision_changes, latest_decisions, quarantine):
             assert conn.execute(count.select_from(table)).scalar_one() == 0
         events = [e["event"] for e in audit.entries(conn)]
         log_text = " ".join(conn.execute(sa.select(audit.audit_log.c.data)).scalars())

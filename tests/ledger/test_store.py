@@ -127,11 +127,11 @@ def test_an_older_state_database_gains_the_new_columns(tmp_path):
     url = f"sqlite:///{tmp_path / 'state.db'}"
     store_with_runs(url)
     engine = sa.create_engine(url)
-    with engine.begin() as conn:  # as a version before routing left it
-        conn.execute(sa.text("ALTER TABLE decisions DROP COLUMN agency"))
+    with engine.begin() as conn:  # as a version before `outcomes` and policy hashes left it
+        conn.execute(sa.text("ALTER TABLE handovers DROP COLUMN currency"))
         conn.execute(sa.text("ALTER TABLE drops DROP COLUMN policy_sha256"))
     store = StateStore(url)
-    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("decisions")}
-    assert "agency" in columns
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("handovers")}
+    assert "currency" in columns
     assert "policy_sha256" in {c["name"] for c in sa.inspect(store.engine).get_columns("drops")}
     assert len(store.quarantined("run-1")) == 2
