@@ -532,7 +532,7 @@ def test_no_value_in_results_reports_messages_or_logs(
     caplog.set_level(logging.DEBUG)
     frames = _poisoned(suite)
     loaded = validate._load(suite)
-    raw = [validate._run_table(t, frames[t.table]).to_json_dict() for t in loaded.tables]
+    raw = [r.to_json_dict() for t in loaded.tables for r in validate._run_table(t, frames[t.table])]
     report = validate.validate(frames, suite)
     with pytest.raises(ValidationFailed) as caught:
         validate.check(frames, suite)
