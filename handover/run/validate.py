@@ -53,6 +53,8 @@ _INDEX = "handover_index"
 _DTYPE_EXPECTATIONS = frozenset(
     {"expect_column_values_to_be_of_type", "expect_column_values_to_be_in_type_list"}
 )
+# pandas' str dtype, missing values as NaN: what the extraction's text columns have.
+_STR = pd.StringDtype(storage="python", na_value=float("nan"))
 _DEFAULT_ON_FAILURE = "Fix the data or the code that produced it, then run again."
 
 # GX contexts are not documented as thread-safe; Prefect may run tasks in threads.
@@ -228,6 +230,7 @@ def _build(suite: str, _mtime_ns: int) -> _LoadedSuite:
         ExpectationConfiguration,
     )
 
+    _no_fingerprints()
     path = _suite_path(suite)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -293,6 +296,19 @@ def _build(suite: str, _mtime_ns: int) -> _LoadedSuite:
     )
 
 
+def _no_fingerprints() -> None:
+    """Stop GX from fingerprinting every batch (an md5 over all its rows, kept in the result).
+
+    GX hashes each DataFrame smaller than `HASH_THRESHOLD` bytes for a batch marker that nothing
+    here reads; at 1M invoices that took longer than all the source checks together, and it is a
+    digest of personal data. A threshold of 0 is GX's own path for frames too large to hash.
+    """
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    # tests/run/test_validate.py checks that no fingerprint is made, should a GX upgrade rename it.
+    pandas_execution_engine.HASH_THRESHOLD = 0
+
+
 def _read_layout(
     path: Path, meta: Mapping[str, Any]
 ) -> tuple[dict[str, tuple[str, ...]], str | None, tuple[Reference, ...]]:
@@ -346,24 +362,54 @@ def _run_table(table: _TableSuite, frame: pd.DataFrame) -> list[Any]:
     """Run one table's suite; GX's ExpectationValidationResults in suite order (ids, no values).
 
     The whole suite runs with BOOLEAN_ONLY, which computes each expectation's unexpected count
-    and nothing else; only the expectations that failed run again with the result format that
-    reports counts, failing rows' ids and column names. On a clean batch (the usual night) GX
-    thus builds no unexpected value or index lists, which is most of its work per expectation.
+    and nothing else; only the expectations that failed run again, on the same batch, with the
+    result format that reports counts, failing rows' ids and column names. On a clean batch (the
+    usual night) GX thus builds no unexpected value or index lists, which is most of its work
+    per expectation. One Validator per table loads the batch once (`Batch.validate` would load
+    it again for each call).
     """
-    batch = table.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.validator.v1_validator import Validator
+
+    validator = Validator(
+        batch_definition=table.batch_definition,
+        batch_parameters={"dataframe": _as_strings(frame)},
+        result_format=BOOLEAN_ONLY,
+    )
     results = {
         r.expectation_config.meta[_INDEX]: r
-        for r in batch.validate(table.suite, result_format=BOOLEAN_ONLY).results
+        for r in validator.validate_expectation_suite(table.suite).results
     }
     failed = [e for e in table.suite.expectations if not results[e.meta[_INDEX]].success]
     if failed:
-        from great_expectations.core import ExpectationSuite
-
+        validator.result_format = (
+            row_result_format(table.row_ids) if table.row_ids else RESULT_FORMAT
+        )
         again = ExpectationSuite(name=f"{table.suite.name}.failed", expectations=failed)
-        result_format = row_result_format(table.row_ids) if table.row_ids else RESULT_FORMAT
-        for r in batch.validate(again, result_format=result_format).results:
+        for r in validator.validate_expectation_suite(again).results:
             results[r.expectation_config.meta[_INDEX]] = r
     return _in_order(results)
+
+
+def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each object column that holds only str (or missing) as pandas' str dtype.
+
+    GX checks a str dtype column's type from its dtype, but an object column's value by value in
+    Python; every other expectation sees the same values and missing values either way. A column
+    holding anything but str stays object, so GX finds and reports it as before.
+    """
+    strings = [
+        name
+        for name, dtype in frame.dtypes.items()
+        if pd.api.types.is_object_dtype(dtype)
+        and pd.api.types.infer_dtype(frame[name], skipna=True) == "string"
+    ]
+    if not strings:
+        return frame
+    frame = frame.copy(deep=False)
+    for name in strings:
+        frame[name] = frame[name].astype(_STR)
+    return frame
 
 
 def _in_order(results: Mapping[int, Any]) -> list[Any]:
