@@ -59,6 +59,7 @@ _DEFAULT_ON_FAILURE = "Fix the data or the code that produced it, then run again
 
 # GX contexts are not documented as thread-safe; Prefect may run tasks in threads.
 _LOCK = threading.Lock()
+_BUILD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,26 @@ def failure_message(
     return _failure_message(report, _load(report.suite).on_failure, failures)
 
 
+def warm_up(suites: Sequence[str] = ("source", "outgoing")) -> threading.Thread:
+    """Import GX and build the suites' contexts in a background thread; returns it, started.
+
+    Importing great_expectations takes seconds; a run calls this first, so the import overlaps
+    the returns, recalls and extraction instead of delaying validation. An error here is
+    dropped: validation loads the suite again and raises it there, with its message.
+    """
+
+    def build() -> None:
+        for suite in suites:
+            try:
+                _load(suite)
+            except Exception:  # validate() raises it again, with its message
+                return
+
+    thread = threading.Thread(target=build, name="handover-gx-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def validate(frames: Mapping[str, pd.DataFrame], suite: str) -> ValidationReport:
     """Validate `frames` against `expectations/<suite>.json` and report, without raising.
 
@@ -210,8 +231,10 @@ def _load(suite: str) -> _LoadedSuite:
             f"no expectation suite '{suite}': {path} does not exist; the suites are "
             + ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.json")))
         ) from None
-    # Keyed by mtime so a long-running worker picks up an edited suite.
-    return _build(suite, mtime)
+    # Keyed by mtime so a long-running worker picks up an edited suite. Under a lock, so a
+    # validation that starts while warm_up still builds waits for it instead of building again.
+    with _BUILD_LOCK:
+        return _build(suite, mtime)
 
 
 @lru_cache(maxsize=8)
