@@ -12,11 +12,16 @@ holds back the cases of its failing rows instead of stopping the run. `reference
 keys (every invoice's customer was extracted), which `handover.run.quarantine` checks with
 pandas: GX copies an expectation's value set for every metric, which takes seconds for 20,000 ids.
 
-Privacy: GX runs in an ephemeral (in-memory) context, so nothing is written to disk. Tables with
-id columns are validated with result format COMPLETE, `unexpected_index_column_names` set to
-those columns and `exclude_unexpected_values`, so a result lists the failing rows' ids and no
-value; other tables with a result format that keeps counts only. Reports and `ValidationFailed`
-name suites, tables, expectations, columns and counts, never values.
+Privacy: GX runs in an ephemeral (in-memory) context, so nothing is written to disk, and batches
+are not fingerprinted (a digest of the data). Every table is validated with BOOLEAN_ONLY first;
+the expectations that failed run again: on tables with id columns with result format COMPLETE,
+`unexpected_index_column_names` set to those columns and `exclude_unexpected_values`, so a
+result lists the failing rows' ids and no value; on other tables with a result format that keeps
+counts only. Reports and `ValidationFailed` name suites, tables, expectations, columns and
+counts, never values.
+
+Speed: GX's cost is mostly per expectation and per metric, so a clean batch (the usual night)
+asks only for success; its import takes seconds, so a run starts `warm_up` first.
 """
 
 from __future__ import annotations
