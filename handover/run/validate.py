@@ -62,9 +62,10 @@ _DTYPE_EXPECTATIONS = frozenset(
 _STR = pd.StringDtype(storage="python", na_value=float("nan"))
 _DEFAULT_ON_FAILURE = "Fix the data or the code that produced it, then run again."
 
-# GX contexts are not documented as thread-safe; Prefect may run tasks in threads.
-_LOCK = threading.Lock()
-_BUILD_LOCK = threading.Lock()
+# GX contexts are not documented as thread-safe, and building one changes GX's global current
+# context; Prefect may run tasks in threads, and warm_up builds in one. So building and running
+# take the same lock.
+_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -236,9 +237,9 @@ def _load(suite: str) -> _LoadedSuite:
             f"no expectation suite '{suite}': {path} does not exist; the suites are "
             + ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.json")))
         ) from None
-    # Keyed by mtime so a long-running worker picks up an edited suite. Under a lock, so a
+    # Keyed by mtime so a long-running worker picks up an edited suite. Under the lock, so a
     # validation that starts while warm_up still builds waits for it instead of building again.
-    with _BUILD_LOCK:
+    with _LOCK:
         return _build(suite, mtime)
 
 
