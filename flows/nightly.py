@@ -43,6 +43,7 @@ from handover.run import extract as source
 from handover.run import publish, seal
 from handover.run.preflight import preflight
 from handover.run.quarantine import QuarantineResult, quarantine
+from handover.run.validate import warm_up
 from redaction.logs.log_scrubbing import scrub_logs
 from redaction.logs.safe_errors import scrubbed
 from redaction.logs.scrub import GENERIC, Scrubber
@@ -167,6 +168,8 @@ def handover(
     the messages per `type.reason` with `recalls_delivered.<agency>`.
     """
     with scrub_logs(GENERIC, stage="flow 'handover'"):
+        if not recalls_only:
+            warm_up()  # GX's import (seconds) in the background, while returns, recalls, extract
         config = load_config(config_file(config_path))
         agencies = config.in_scope(agency)
         day = rules.check_as_of(dt.date.fromisoformat(as_of) if as_of else rules.today_berlin())

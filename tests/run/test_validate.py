@@ -380,6 +380,23 @@ FAILURES = [
         "default_date, due_date",
     ),
     (
+        # An object column of str is checked as str dtype (validate._as_strings); not this one.
+        "number in an object text column",
+        "outgoing",
+        _replace("outgoing", "city", pd.Series(["Dresden", 1010], dtype=object)),
+        "outgoing",
+        "expect_column_values_to_be_of_type",
+        "city",
+    ),
+    (
+        "bad postal code in an object column of str",
+        "outgoing",
+        _replace("outgoing", "postal_code", pd.Series(["0106", "1010"], dtype=object)),
+        "outgoing",
+        "expect_column_values_to_match_regex",
+        "postal_code",
+    ),
+    (
         "negative open cents",
         "outgoing",
         _set("outgoing", "open_cents", -5),
@@ -532,7 +549,7 @@ def test_no_value_in_results_reports_messages_or_logs(
     caplog.set_level(logging.DEBUG)
     frames = _poisoned(suite)
     loaded = validate._load(suite)
-    raw = [validate._run_table(t, frames[t.table]).to_json_dict() for t in loaded.tables]
+    raw = [r.to_json_dict() for t in loaded.tables for r in validate._run_table(t, frames[t.table])]
     report = validate.validate(frames, suite)
     with pytest.raises(ValidationFailed) as caught:
         validate.check(frames, suite)
@@ -578,3 +595,74 @@ def test_frame_is_released_after_validation() -> None:
     del frames
     gc.collect()
     assert ref() is None
+
+
+# --- speed ---------------------------------------------------------------------------------------
+
+
+def test_a_clean_batch_asks_gx_for_success_only() -> None:
+    # BOOLEAN_ONLY first: on a clean batch GX builds no counts or id lists, most of its work.
+    frames = outgoing_frames()
+    (table,) = validate._load("outgoing").tables
+    try:
+        results = validate._run_table(table, frames["outgoing"])
+    finally:
+        validate._forget_batches(validate._load("outgoing").datasource)
+    assert len(results) == len(table.suite.expectations)
+    assert all(r.success for r in results)
+    assert not [r for r in results if "unexpected_count" in (r.result or {})]
+
+
+def test_only_failed_expectations_run_again_with_ids() -> None:
+    frames = outgoing_frames()
+    frames["outgoing"].loc[1, "open_cents"] = -5
+    (table,) = validate._load("outgoing").tables
+    try:
+        results = validate._run_table(table, frames["outgoing"])
+    finally:
+        validate._forget_batches(validate._load("outgoing").datasource)
+    detailed = [r for r in results if "unexpected_count" in (r.result or {})]
+    assert [r.success for r in detailed] == [False] * len(detailed)
+    assert [r.expectation_config.kwargs.get("column") for r in detailed] == ["open_cents"]
+    assert detailed[0].result["unexpected_index_list"] == [{"invoice_id": ["inv-3"]}]
+
+
+def test_batches_are_not_fingerprinted() -> None:
+    # GX would hash every row for a batch marker: seconds at 1M invoices, a digest of the data.
+    frames = outgoing_frames()
+    (table,) = validate._load("outgoing").tables
+    batch = table.batch_definition.get_batch(batch_parameters={"dataframe": frames["outgoing"]})
+    try:
+        assert "pandas_data_fingerprint" not in batch.batch_markers
+    finally:
+        validate._forget_batches(validate._load("outgoing").datasource)
+
+
+def test_object_columns_of_str_become_str_dtype() -> None:
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["a", None, float("nan")], dtype=object),
+            "mixed": pd.Series(["a", 1, None], dtype=object),
+            "number": [1, 2, 3],
+        }
+    )
+    seen = validate._as_strings(frame)
+    assert seen["text"].dtype == pd.Series(["a"]).dtype
+    assert seen["text"].isna().tolist() == [False, True, True]
+    assert seen["mixed"].dtype == object
+    assert seen["number"].dtype == "int64"
+    assert frame["text"].dtype == object  # the caller's frame is left as it was
+
+
+def test_warm_up_builds_the_suites_in_the_background() -> None:
+    validate._build.cache_clear()
+    # An unknown suite's error is dropped there (validation raises it with its message).
+    thread = validate.warm_up(("source", "nope", "outgoing"))
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    assert validate._build.cache_info().currsize == 1  # it stopped at the error
+    thread = validate.warm_up()
+    thread.join(timeout=300)
+    assert validate._build.cache_info().currsize == 2
+    validate.check(outgoing_frames(), "outgoing")
+    assert validate._build.cache_info().currsize == 2
