@@ -21,7 +21,7 @@ from handover.errors import SourceError
 from handover.run import source_contract
 from handover.run.source_contract import ContractReport, Plan
 from handover.run.source_db import create_engine
-from handover.run.source_rules import CASE_DATES, COLUMNS, KINDS, RECALL_COLUMNS
+from handover.run.source_rules import CASE_DATES, CODES, COLUMNS, KINDS, RECALL_COLUMNS
 
 _BOOLEAN_COLUMNS = {c for c, kind in KINDS.items() if kind == "flag"}
 _NULLABLE_INT_COLUMNS = {("dunning_events", "fee_cents")}
@@ -220,11 +220,11 @@ def _read(
 def _convert(frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> pd.DataFrame:
     """Each column of the contract's kinds as its dtype; unreadable values stop the run.
 
-    Text keeps its dtype, each distinct value held once (`_shared`).
+    Codes (`source_rules.CODES`) keep their dtype, each distinct value held once (`_shared`).
     """
     for column in columns:
         kind = KINDS.get((table, column))
-        if kind is None and frame[column].dtype == "str":
+        if (table, column) in CODES and frame[column].dtype == "str":
             frame[column] = _shared(frame[column])
         if kind in ("date", "timestamp"):
             coerce = (table, column) in _COERCED_DATES

@@ -423,7 +423,6 @@ def probe_masks(plan: Plan, table: str) -> list[str]:
     terms: list[list[str]] = [[] for _ in range(0, len(bits), MASK_BITS)]
     for column, sql in plan.described[table].items():
         by_mask: dict[int, list[str]] = {}
-        quick: dict[int, int] = {}
         classes: dict[int, list[str]] = {}
         for label, cond in sql.probes.items():
             mask, bit = divmod(bits[(column, label)], MASK_BITS)
@@ -432,18 +431,31 @@ def probe_masks(plan: Plan, table: str) -> list[str]:
             else:
                 term = f"(CASE WHEN {cond} THEN {1 << bit} ELSE 0 END)"
                 by_mask.setdefault(mask, []).append(term)
-            if label in sql.quick_probes:
-                quick[mask] = quick.get(mask, 0) | 1 << bit
         for mask, whens in classes.items():
             by_mask.setdefault(mask, []).insert(
                 0, f"(CASE typeof({column}) {' '.join(whens)} ELSE 0 END)"
             )
         for mask, parts in by_mask.items():
             full = " + ".join(parts)
-            if sql.quick is not None:
-                full = f"(CASE WHEN {sql.quick} THEN {quick.get(mask, 0)} ELSE {full} END)"
+            if sql.quick:
+                whens = " ".join(
+                    f"WHEN {cond} THEN {_bits_of(bits, column, holding, mask)}"
+                    for cond, holding in sql.quick
+                )
+                full = f"(CASE {whens} ELSE {full} END)"
             terms[mask].append(full)
     return [" + ".join(["CAST(0 AS BIGINT)", *parts]) for parts in terms]
+
+
+def _bits_of(
+    bits: Mapping[tuple[str, str], int], column: str, labels: Sequence[str], mask: int
+) -> int:
+    """The bits of `column`'s probes `labels` that fall in bitmask `mask`."""
+    return sum(
+        1 << (bits[(column, label)] % MASK_BITS)
+        for label in labels
+        if bits[(column, label)] // MASK_BITS == mask
+    )
 
 
 def counted_from_masks(plan: Plan, table: str, rows: int, masks: Sequence[Any]) -> Counted:

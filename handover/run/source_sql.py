@@ -35,10 +35,9 @@ class ColumnSql:
     probes: dict[str, str] = field(default_factory=dict)  # label -> condition to count
     refused: bool = False  # its declared type cannot deliver the contract's type
     conversion: str | None = None  # how a declared type is converted (PostgreSQL)
-    # A cheap condition under which exactly `quick_probes` hold (and no other probe): what most
-    # values meet, so a read that counts probes row by row tests the rest only for the others.
-    quick: str | None = None
-    quick_probes: tuple[str, ...] = ()
+    # Cheap conditions, each with the probes that hold (and no other) when it does: what most
+    # values meet, so a read that counts probes row by row tests them all only for the others.
+    quick: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def describe(
@@ -136,20 +135,18 @@ def _sqlite(x: str, kind: Kind, floor: int) -> ColumnSql:
         probes |= _amount_probes(x, floor)
     elif kind == "flag":
         probes |= {"null": f"{x} IS NULL", "bad": f"typeof({x}) = 'integer' AND {x} NOT IN (0, 1)"}
-    quick = None
+    # NULL is of no storage class, and no other probe than `null` counts it.
+    quick = [(f"{x} IS NULL", ("null",) if "null" in probes else ())]
     if kind == "date":  # ISO text of a date in range: text, and none of the date's problems
         day = f"{x} COLLATE BINARY"
-        quick = (
-            f"typeof({x}) = 'text' AND length({x}) = 10 AND date({x}, '+0 days') IS {day} "
-            f"AND NOT {_out_of_range(day)}"
+        quick.append(
+            (
+                f"typeof({x}) = 'text' AND length({x}) = 10 AND date({x}, '+0 days') IS {day} "
+                f"AND NOT {_out_of_range(day)}",
+                ("text",),
+            )
         )
-    return ColumnSql(
-        read=read,
-        found="values",
-        probes=probes,
-        quick=quick,
-        quick_probes=("text",) if quick else (),
-    )
+    return ColumnSql(read=read, found="values", probes=probes, quick=tuple(quick))
 
 
 def _sqlite_bad_date(x: str, read: str, time_of_day: str) -> str:
