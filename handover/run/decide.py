@@ -41,8 +41,8 @@ class Decision:
 
     def eligible_for(self, agency: str) -> pd.DataFrame:
         """The eligible cases routed to `agency`."""
-        eligible = self.eligible
-        return eligible[eligible["agency"] == agency]
+        # One selection: the eligible cases of every agency are not copied on the way.
+        return self.cases[self._passes() & (self.cases["agency"] == agency)]
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -52,12 +52,16 @@ class Decision:
     @property
     def eligible(self) -> pd.DataFrame:
         """The cases that pass every rule."""
-        return self.cases[~self.failures.any(axis=1)]
+        return self.cases[self._passes()]
+
+    def _passes(self) -> pd.Series:
+        """True for each case that passes every rule."""
+        return ~self.failures.any(axis=1)
 
     def reason_counts(self) -> dict[str, int]:
         """Cases failing each rule (a case may count under several codes), plus 'eligible'."""
         counts = {code: int(n) for code, n in self.failures.sum().items()}
-        counts["eligible"] = len(self.eligible)
+        counts["eligible"] = int(self._passes().sum())
         return counts
 
     def reasons(self) -> pd.Series:
@@ -109,7 +113,8 @@ def decide(
             facts_by_notice_days[notice_days] = facts.join(customers, on="customer_id")
         return facts_by_notice_days[notice_days]
 
-    cases = cases_with(rules.notice_days).copy()
+    # Shallow: copy-on-write copies a column only when it is written (another notice period).
+    cases = cases_with(rules.notice_days).copy(deep=False)
     routed = route(cases, agencies)
     # Rule 11 reads only the customer's fields, the same whatever the notice period: once.
     incomplete = _incomplete(cases)
