@@ -146,6 +146,8 @@ def _checked_read(
         try:
             for table in columns:
                 frame, counted[table] = _read_probed(conn, planned, table)
+                if table == "invoices" and planned.dialect == "sqlite":
+                    planned = planned.listing(frame)
                 try:  # at once, so the text of a table's dates is not kept while others read
                     frames[table] = _convert(frame, table, columns[table])
                 except SourceError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,6 +75,17 @@ class ContractReport:
         """The SQL expression that reads `column` of `table` as the contract's type."""
         return self.reads.get((table, column), column)
 
+    def listing(self, invoices: Any) -> Plan:
+        """SQLite: this plan with the other tables' rows selected by the ids in `invoices` (the
+        frame read by this plan's `where`), bound once, instead of a subquery that selects the
+        cases again in every statement. The same rows: the ids are those the subquery gives."""
+        ids = {
+            "case_ids": json.dumps(list(invoices["invoice_id"].dropna().unique())),
+            "case_customers": json.dumps(list(invoices["customer_id"].dropna().unique())),
+        }
+        where = scopes(self.reads, self.where["invoices"], dialect=self.dialect, listed=True)
+        return replace(self, where=where, params={**self.params, **ids})
+
     def raise_if_broken(self) -> None:
         """Raise SourceError naming the first finding that stops a run (and how many more)."""
         stopping = self.stopping()
@@ -87,7 +98,11 @@ class ContractReport:
 
 
 def scopes(
-    reads: Mapping[tuple[str, str], str], cases: str | None = None, *, dialect: str = ""
+    reads: Mapping[tuple[str, str], str],
+    cases: str | None = None,
+    *,
+    dialect: str = "",
+    listed: bool = False,
 ) -> dict[str, str]:
     """Per table, the SQL condition on the rows a run reads (bind `:as_of`, a date).
 
@@ -95,6 +110,8 @@ def scopes(
     unreadable (the source suite holds them back); the other tables are limited to them.
     `cases` replaces that condition on `invoices` (`invoice_list`: given invoices, whatever their
     status). Columns are compared as `reads` reads them (integer ids as text, dates as dates).
+    `listed` (SQLite): the cases' ids and their customers' are bound as JSON arrays,
+    `:case_ids` and `:case_customers`, as read from `invoices` (`Plan.listing`).
     """
 
     def expr(table: str, column: str) -> str:
@@ -108,6 +125,9 @@ def scopes(
         cases = f"status = 'open' AND ({due} < :as_of OR {due} IS NULL)"
     case_ids = f"SELECT {expr('invoices', 'invoice_id')} FROM invoices WHERE {cases}"
     case_customers = f"SELECT {expr('invoices', 'customer_id')} FROM invoices WHERE {cases}"
+    if listed:
+        case_ids = "SELECT value FROM json_each(:case_ids)"
+        case_customers = "SELECT value FROM json_each(:case_customers)"
 
     def of_cases(table: str) -> str:
         return f"{expr(table, 'invoice_id')} IN ({case_ids})"
@@ -184,6 +204,17 @@ class Plan:
     def read(self, table: str, column: str) -> str:
         """The SQL expression that reads `column` of `table` as the contract's type."""
         return self.reads.get((table, column), column)
+
+    def listing(self, invoices: Any) -> Plan:
+        """SQLite: this plan with the other tables' rows selected by the ids in `invoices` (the
+        frame read by this plan's `where`), bound once, instead of a subquery that selects the
+        cases again in every statement. The same rows: the ids are those the subquery gives."""
+        ids = {
+            "case_ids": json.dumps(list(invoices["invoice_id"].dropna().unique())),
+            "case_customers": json.dumps(list(invoices["customer_id"].dropna().unique())),
+        }
+        where = scopes(self.reads, self.where["invoices"], dialect=self.dialect, listed=True)
+        return replace(self, where=where, params={**self.params, **ids})
 
     def probes(self, table: str) -> list[tuple[str, str, str]]:
         """(column, label, condition) of every probe of `table`, in the order counted."""
