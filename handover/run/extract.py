@@ -205,7 +205,9 @@ def _fetch(conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> pd.DataF
         result.close()
     if not rows:
         return pd.DataFrame(columns=names)
-    return pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+    # Copied: the text columns pandas builds are views of one array of every value read, which
+    # would keep the text of every date and every probe's bits alive as long as the frame.
+    return pd.DataFrame.from_records(rows, columns=names, coerce_float=True).copy()
 
 
 def _read(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -91,3 +92,17 @@ def test_the_probes_read_with_the_rows_count_what_the_contract_check_counts(tmp_
     with pytest.raises(SourceError) as again:
         checked.raise_if_broken()
     assert str(caught.value) == str(again.value)
+
+
+def test_text_columns_hold_only_their_own_values(tmp_path):
+    """Each text column is an array of its own, not a view of everything the driver read (which
+    would keep the text of every date and every probe's bits alive with the frames)."""
+    shop = Shop(tmp_path / "shop.db").customer().invoice().payment("I1", 1000)
+    frames = extract.extract(
+        shop.consent("C1", "contact_email", True, "2025-01-01 10:00:00").url, AS_OF
+    )
+    for table, frame in frames.items():
+        for column in frame.columns:
+            if frame[column].dtype == "str" and len(frame):
+                values = np.asarray(frame[column].array)
+                assert values.flags["C_CONTIGUOUS"] and values.base is None, (table, column)
