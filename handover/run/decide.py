@@ -41,8 +41,8 @@ class Decision:
 
     def eligible_for(self, agency: str) -> pd.DataFrame:
         """The eligible cases routed to `agency`."""
-        eligible = self.eligible
-        return eligible[eligible["agency"] == agency]
+        # One selection: the eligible cases of every agency are not copied on the way.
+        return self.cases[self._passes() & (self.cases["agency"] == agency)]
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -52,12 +52,16 @@ class Decision:
     @property
     def eligible(self) -> pd.DataFrame:
         """The cases that pass every rule."""
-        return self.cases[~self.failures.any(axis=1)]
+        return self.cases[self._passes()]
+
+    def _passes(self) -> pd.Series:
+        """True for each case that passes every rule."""
+        return ~self.failures.any(axis=1)
 
     def reason_counts(self) -> dict[str, int]:
         """Cases failing each rule (a case may count under several codes), plus 'eligible'."""
         counts = {code: int(n) for code, n in self.failures.sum().items()}
-        counts["eligible"] = len(self.eligible)
+        counts["eligible"] = int(self._passes().sum())
         return counts
 
     def reasons(self) -> pd.Series:
@@ -109,8 +113,11 @@ def decide(
             facts_by_notice_days[notice_days] = facts.join(customers, on="customer_id")
         return facts_by_notice_days[notice_days]
 
-    cases = cases_with(rules.notice_days).copy()
+    # Shallow: copy-on-write copies a column only when it is written (another notice period).
+    cases = cases_with(rules.notice_days).copy(deep=False)
     routed = route(cases, agencies)
+    # Rule 11 reads only the customer's fields, the same whatever the notice period: once.
+    incomplete = _incomplete(cases)
     # Unrouted cases are judged by the global rules against what any agency serves.
     failed = _failures(
         cases,
@@ -120,13 +127,15 @@ def decide(
         currencies={c for a in agencies for c in a.currencies},
         countries={c for a in agencies for c in a.countries},
         handed_over=handed_over,
+        incomplete=incomplete,
     )
     for agency in agencies:
         mine = routed == agency.name
         if not mine.any():
             continue
         agency_cases = cases_with(agency.rules.notice_days)[mine]
-        cases.loc[mine, agency_cases.columns] = agency_cases
+        if agency.rules.notice_days != rules.notice_days:  # else they are these cases' facts
+            cases.loc[mine, agency_cases.columns] = agency_cases
         failed.loc[mine] = _failures(
             agency_cases,
             frames,
@@ -135,6 +144,7 @@ def decide(
             currencies=set(agency.currencies),
             countries=set(agency.countries),
             handed_over=handed_over,
+            incomplete=incomplete[mine],
         )
     failed["no_agency"] = routed == NO_AGENCY
     failed["ambiguous_route"] = routed == AMBIGUOUS
@@ -174,8 +184,12 @@ def _failures(
     currencies: set[str],
     countries: set[str],
     handed_over: pd.Index,
+    incomplete: pd.Series,
 ) -> pd.DataFrame:
-    """Rules 1–13 for `cases`: one boolean column per reason code, True = failed."""
+    """Rules 1–13 for `cases`: one boolean column per reason code, True = failed.
+
+    `incomplete` is rule 11 for these cases (`_incomplete`), computed once per run.
+    """
     as_of_day = pd.Timestamp(as_of)
     failed = pd.DataFrame(index=cases.index)
     failed["not_open"] = cases["open_cents"] <= 0
@@ -192,7 +206,7 @@ def _failures(
     )
     failed["time_barred"] = as_of_day > _limitation_end(cases["due_date"], cases["country"])
     failed["already_handed_over"] = cases.index.isin(handed_over)
-    failed["incomplete"] = _incomplete(cases)
+    failed["incomplete"] = incomplete
     failed["not_served"] = ~(cases["currency"].isin(currencies) & cases["country"].isin(countries))
     failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
     return failed

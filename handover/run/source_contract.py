@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,6 +75,17 @@ class ContractReport:
         """The SQL expression that reads `column` of `table` as the contract's type."""
         return self.reads.get((table, column), column)
 
+    def listing(self, invoices: Any) -> Plan:
+        """SQLite: this plan with the other tables' rows selected by the ids in `invoices` (the
+        frame read by this plan's `where`), bound once, instead of a subquery that selects the
+        cases again in every statement. The same rows: the ids are those the subquery gives."""
+        ids = {
+            "case_ids": json.dumps(list(invoices["invoice_id"].dropna().unique())),
+            "case_customers": json.dumps(list(invoices["customer_id"].dropna().unique())),
+        }
+        where = scopes(self.reads, self.where["invoices"], dialect=self.dialect, listed=True)
+        return replace(self, where=where, params={**self.params, **ids})
+
     def raise_if_broken(self) -> None:
         """Raise SourceError naming the first finding that stops a run (and how many more)."""
         stopping = self.stopping()
@@ -86,23 +97,37 @@ class ContractReport:
             )
 
 
-def scopes(reads: Mapping[tuple[str, str], str], cases: str | None = None) -> dict[str, str]:
+def scopes(
+    reads: Mapping[tuple[str, str], str],
+    cases: str | None = None,
+    *,
+    dialect: str = "",
+    listed: bool = False,
+) -> dict[str, str]:
     """Per table, the SQL condition on the rows a run reads (bind `:as_of`, a date).
 
     The cases are the open invoices due before `as_of`, and those whose due date is NULL or
     unreadable (the source suite holds them back); the other tables are limited to them.
     `cases` replaces that condition on `invoices` (`invoice_list`: given invoices, whatever their
     status). Columns are compared as `reads` reads them (integer ids as text, dates as dates).
+    `listed` (SQLite): the cases' ids and their customers' are bound as JSON arrays,
+    `:case_ids` and `:case_customers`, as read from `invoices` (`Plan.listing`).
     """
 
     def expr(table: str, column: str) -> str:
         return reads.get((table, column), column)
 
     due = expr("invoices", "due_date")
-    if cases is None:
+    if cases is None and dialect == "sqlite" and due == source_sql.sqlite_date("due_date"):
+        # The same condition, without reading every open invoice's due date as a date.
+        cases = f"status = 'open' AND {source_sql.sqlite_due_before('due_date', ':as_of')}"
+    elif cases is None:
         cases = f"status = 'open' AND ({due} < :as_of OR {due} IS NULL)"
     case_ids = f"SELECT {expr('invoices', 'invoice_id')} FROM invoices WHERE {cases}"
     case_customers = f"SELECT {expr('invoices', 'customer_id')} FROM invoices WHERE {cases}"
+    if listed:
+        case_ids = "SELECT value FROM json_each(:case_ids)"
+        case_customers = "SELECT value FROM json_each(:case_customers)"
 
     def of_cases(table: str) -> str:
         return f"{expr(table, 'invoice_id')} IN ({case_ids})"
@@ -147,20 +172,87 @@ def statement(sql: str, params: Mapping[str, Any]) -> tuple[sa.TextClause, dict[
     return clause, used
 
 
-def check(
+Counted = tuple[int | None, dict[str, dict[str, int]], Finding | None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the catalog says about the tables a read needs, before a row is counted: how each
+    column is read and probed, and which rows are read (`where`, binding `params`)."""
+
+    dialect: str
+    columns: Mapping[str, tuple[str, ...]]
+    kinds: Mapping[str, str]  # "table", "view" or "missing"
+    declared: Mapping[str, Mapping[str, Any]]
+    described: Mapping[str, Mapping[str, ColumnSql]]
+    reads: Mapping[tuple[str, str], str]
+    where: Mapping[str, str]
+    params: Mapping[str, Any]
+    usable: frozenset[str]  # the tables whose rows can be selected
+
+    def countable(self) -> bool:
+        """True when the catalog finds nothing: every table and column there, none refused,
+        every table's rows selectable. Then counting alone decides the contract."""
+        return all(
+            self.kinds[table] != "missing"
+            and table in self.usable
+            and all(c in self.declared[table] for c in wanted)
+            and not any(sql.refused for sql in self.described[table].values())
+            for table, wanted in self.columns.items()
+        )
+
+    def read(self, table: str, column: str) -> str:
+        """The SQL expression that reads `column` of `table` as the contract's type."""
+        return self.reads.get((table, column), column)
+
+    def listing(self, invoices: Any) -> Plan:
+        """SQLite: this plan with the other tables' rows selected by the ids in `invoices` (the
+        frame read by this plan's `where`), bound once, instead of a subquery that selects the
+        cases again in every statement. The same rows: the ids are those the subquery gives."""
+        ids = {
+            "case_ids": json.dumps(list(invoices["invoice_id"].dropna().unique())),
+            "case_customers": json.dumps(list(invoices["customer_id"].dropna().unique())),
+        }
+        where = scopes(self.reads, self.where["invoices"], dialect=self.dialect, listed=True)
+        return replace(self, where=where, params={**self.params, **ids})
+
+    def probes(self, table: str) -> list[tuple[str, str, str]]:
+        """(column, label, condition) of every probe of `table`, in the order counted."""
+        found = self.described[table]
+        return [(c, label, cond) for c, sql in found.items() for label, cond in sql.probes.items()]
+
+    def report(
+        self, counted: Mapping[str, Counted], *, minor_units_confirmed: bool = False
+    ) -> ContractReport:
+        """The contract judged from the counts of each usable table (`count` or a read's)."""
+        tables = [
+            _check_table(
+                table,
+                self.kinds[table],
+                self.declared[table],
+                self.described[table],
+                self.columns[table],
+                counted.get(table),
+                minor_units_confirmed,
+            )
+            if self.kinds[table] != "missing"
+            else _missing(table)
+            for table in self.columns
+        ]
+        return ContractReport(
+            tables=tuple(tables), reads=self.reads, where=self.where, params=self.params
+        )
+
+
+def plan(
     conn: sa.Connection,
     as_of: dt.date,
     *,
-    minor_units_confirmed: bool = False,
     columns: Mapping[str, tuple[str, ...]] = COLUMNS,
     invoice_ids: Sequence[str] | None = None,
-) -> ContractReport:
-    """Check every table, column and type a run on `as_of` reads; nothing is read but counts.
-
-    `minor_units_confirmed` (`[source] confirm_minor_units`) accepts amounts that look like euros.
-    `columns` is what is read per table; with `invoice_ids`, the rows are those of these
-    invoices (whatever their status or due date) instead of the cases due before `as_of`.
-    """
+) -> Plan:
+    """What a check of `columns` on `as_of` (or of `invoice_ids`) reads and probes: the catalog
+    only, no row."""
     inspector = sa.inspect(conn)
     views = set(inspector.get_view_names())
     present = set(inspector.get_table_names()) | views
@@ -179,25 +271,48 @@ def check(
     if invoice_ids is not None:
         cases = invoice_list(conn.dialect.name, reads)
         params["ids"] = json.dumps([str(i) for i in invoice_ids])
-    scope = scopes(reads, cases)
     usable = _usable(declared, described)
-    tables = [
-        _check_table(
+    return Plan(
+        dialect=conn.dialect.name,
+        columns=columns,
+        kinds={t: _kind(t, views) if t in present else "missing" for t in columns},
+        declared=declared,
+        described=described,
+        reads=reads,
+        where=scopes(reads, cases, dialect=conn.dialect.name),
+        params=params,
+        usable=frozenset(t for t in columns if t in present and usable(t)),
+    )
+
+
+def check(
+    conn: sa.Connection,
+    as_of: dt.date,
+    *,
+    minor_units_confirmed: bool = False,
+    columns: Mapping[str, tuple[str, ...]] = COLUMNS,
+    invoice_ids: Sequence[str] | None = None,
+) -> ContractReport:
+    """Check every table, column and type a run on `as_of` reads; nothing is read but counts.
+
+    `minor_units_confirmed` (`[source] confirm_minor_units`) accepts amounts that look like euros.
+    `columns` is what is read per table; with `invoice_ids`, the rows are those of these
+    invoices (whatever their status or due date) instead of the cases due before `as_of`.
+    """
+    planned = plan(conn, as_of, columns=columns, invoice_ids=invoice_ids)
+    counted = {
+        table: _count(
             conn,
             table,
-            _kind(table, views),
-            declared[table],
-            described[table],
-            columns[table],
-            scope[table] if usable(table) else None,
-            params,
-            minor_units_confirmed,
+            planned.kinds[table],
+            planned.described[table],
+            planned.where[table],
+            planned.params,
         )
-        if table in present
-        else _missing(table)
         for table in columns
-    ]
-    return ContractReport(tables=tuple(tables), reads=reads, where=scope, params=params)
+        if table in planned.usable
+    }
+    return planned.report(counted, minor_units_confirmed=minor_units_confirmed)
 
 
 def _describe(
@@ -242,14 +357,12 @@ def _usable(
 
 
 def _check_table(
-    conn: sa.Connection,
     table: str,
     kind: str,
     declared: Mapping[str, object],
     columns: Mapping[str, ColumnSql],
     wanted: tuple[str, ...],
-    where: str | None,
-    params: Mapping[str, Any],
+    counted: Counted | None,
     minor_units_confirmed: bool,
 ) -> TableCheck:
     findings = []
@@ -267,9 +380,9 @@ def _check_table(
     findings += [
         Finding(table, c, refusal(kind, table, c, sql)) for c, sql in columns.items() if sql.refused
     ]
-    rows, counted = None, {}
-    if where is not None:
-        rows, counted, failure = _count(conn, table, kind, columns, where, params)
+    rows, counts = None, {}
+    if counted is not None:
+        rows, counts, failure = counted
         findings += [failure] if failure else []
     conversions = []
     for column, sql in columns.items():
@@ -280,7 +393,7 @@ def _check_table(
             table,
             column,
             sql,
-            counted[column],
+            counts[column],
             rows,
             minor_units_confirmed=minor_units_confirmed,
         )
@@ -308,7 +421,7 @@ def _count(
     columns: Mapping[str, ColumnSql],
     where: str,
     params: Mapping[str, Any],
-) -> tuple[int | None, dict[str, dict[str, int]], Finding | None]:
+) -> Counted:
     """One grouped query: the rows a run reads and, per column, the rows meeting each probe."""
     labels = [(c, label) for c, sql in columns.items() for label in sql.probes]
     sums = [f"SUM(CASE WHEN {columns[c].probes[label]} THEN 1 ELSE 0 END)" for c, label in labels]
@@ -324,6 +437,66 @@ def _count(
     for (column, label), value in zip(labels, values[1:], strict=True):
         counted[column][label] = int(value or 0)
     return int(values[0]), counted, None
+
+
+# Probes per bitmask column: a SQL integer has 64 bits, PostgreSQL's bigint a sign among them.
+MASK_BITS = 62
+
+
+def probe_masks(plan: Plan, table: str) -> list[str]:
+    """SQL expressions that carry the probes of `table` per row as bits (`MASK_BITS` each), so
+    a read counts them in the same pass (`counted_from_masks`).
+
+    Per column, a value that meets its `quick` condition gets the bits of its `quick_probes`
+    without the other probes being tested; SQLite's storage-class probes are one `typeof()`.
+    """
+    bits = {(c, label): n for n, (c, label, _) in enumerate(plan.probes(table))}
+    terms: list[list[str]] = [[] for _ in range(0, len(bits), MASK_BITS)]
+    for column, sql in plan.described[table].items():
+        by_mask: dict[int, list[str]] = {}
+        classes: dict[int, list[str]] = {}
+        for label, cond in sql.probes.items():
+            mask, bit = divmod(bits[(column, label)], MASK_BITS)
+            if label in source_sql.STORAGE_CLASSES and cond == f"typeof({column}) = '{label}'":
+                classes.setdefault(mask, []).append(f"WHEN '{label}' THEN {1 << bit}")
+            else:
+                term = f"(CASE WHEN {cond} THEN {1 << bit} ELSE 0 END)"
+                by_mask.setdefault(mask, []).append(term)
+        for mask, whens in classes.items():
+            by_mask.setdefault(mask, []).insert(
+                0, f"(CASE typeof({column}) {' '.join(whens)} ELSE 0 END)"
+            )
+        for mask, parts in by_mask.items():
+            full = " + ".join(parts)
+            if sql.quick:
+                whens = " ".join(
+                    f"WHEN {cond} THEN {_bits_of(bits, column, holding, mask)}"
+                    for cond, holding in sql.quick
+                )
+                full = f"(CASE {whens} ELSE {full} END)"
+            terms[mask].append(full)
+    return [" + ".join(["CAST(0 AS BIGINT)", *parts]) for parts in terms]
+
+
+def _bits_of(
+    bits: Mapping[tuple[str, str], int], column: str, labels: Sequence[str], mask: int
+) -> int:
+    """The bits of `column`'s probes `labels` that fall in bitmask `mask`."""
+    return sum(
+        1 << (bits[(column, label)] % MASK_BITS)
+        for label in labels
+        if bits[(column, label)] // MASK_BITS == mask
+    )
+
+
+def counted_from_masks(plan: Plan, table: str, rows: int, masks: Sequence[Any]) -> Counted:
+    """What `_count` counts, from the `rows` read and their bitmasks of `probe_masks` (int64
+    arrays, one per mask expression)."""
+    counted: dict[str, dict[str, int]] = {c: {} for c in plan.described[table]}
+    for n, (column, label, _) in enumerate(plan.probes(table)):
+        bits = masks[n // MASK_BITS] & (1 << (n % MASK_BITS))
+        counted[column][label] = int(bits.astype(bool).sum())
+    return rows, counted, None
 
 
 def query_failed(kind: str, table: str, columns: tuple[str, ...], exc: sa.exc.DBAPIError) -> str:

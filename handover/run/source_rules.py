@@ -108,6 +108,22 @@ KINDS: Mapping[tuple[str, str], Kind] = {
     for kind, names in _KINDS.items()
     for name in names
 }
+# Text columns whose few values repeat in every row (a country, a status): held once each.
+CODES = frozenset(
+    (
+        ("invoices", "currency"),
+        ("invoices", "status"),
+        ("customers", "kind"),
+        ("customers", "country"),
+        ("customers", "language"),
+        ("dunning_events", "kind"),
+        ("disputes", "outcome"),
+        ("installment_plans", "status"),
+        ("customer_flags", "flag"),
+        ("consents", "purpose"),
+        ("consents", "source"),
+    )
+)
 # The invoice dates whose NULL or unreadable values hold a case back (invalid_date).
 CASE_DATES = frozenset(("order_date", "issued_at", "due_date"))
 

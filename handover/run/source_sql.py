@@ -35,6 +35,9 @@ class ColumnSql:
     probes: dict[str, str] = field(default_factory=dict)  # label -> condition to count
     refused: bool = False  # its declared type cannot deliver the contract's type
     conversion: str | None = None  # how a declared type is converted (PostgreSQL)
+    # Cheap conditions, each with the probes that hold (and no other) when it does: what most
+    # values meet, so a read that counts probes row by row tests them all only for the others.
+    quick: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def describe(
@@ -73,6 +76,22 @@ def sqlite_date(x: str) -> str:
     )
 
 
+def sqlite_due_before(x: str, day: str) -> str:
+    """SQLite: `sqlite_date(x) < day OR sqlite_date(x) IS NULL` (a case's due date), cheaply.
+
+    For ISO text of ten characters `sqlite_date` is the text itself or NULL, so the condition
+    is the text's comparison with `day` or its not being a date: no `date()` call for a due
+    date before `day`, none of the timestamp tests. Other values take the long way. COLLATE
+    BINARY: `sqlite_date` compares as BINARY whatever the column's collation.
+    """
+    read = sqlite_date(x)
+    return (
+        f"(CASE WHEN typeof({x}) = 'text' AND length({x}) = 10 "
+        f"THEN {x} < {day} COLLATE BINARY OR date({x}, '+0 days') IS NOT {x} COLLATE BINARY "
+        f"ELSE {read} < {day} OR {read} IS NULL END)"
+    )
+
+
 def _zoned(x: str) -> str:
     return f"({x} GLOB '*[+-][0-9][0-9]:[0-9][0-9]' OR {x} GLOB '*Z')"
 
@@ -108,8 +127,7 @@ def _sqlite(x: str, kind: Kind, floor: int) -> ColumnSql:
             "zoned": f"{stamp} AND {_zoned(x)}",
             "midnight": f"{stamp} AND NOT {_zoned(x)} AND time({x}) IS '00:00:00'",
             "time_of_day": time_of_day,
-            "bad": f"typeof({x}) = 'text' AND NOT ({time_of_day}) "
-            f"AND ({read} IS NULL OR {_out_of_range(read)})",
+            "bad": _sqlite_bad_date(x, read, time_of_day),
         }
     elif kind == "timestamp":
         probes["bad"] = f"typeof({x}) = 'text' AND datetime({x}) IS NULL"
@@ -117,7 +135,33 @@ def _sqlite(x: str, kind: Kind, floor: int) -> ColumnSql:
         probes |= _amount_probes(x, floor)
     elif kind == "flag":
         probes |= {"null": f"{x} IS NULL", "bad": f"typeof({x}) = 'integer' AND {x} NOT IN (0, 1)"}
-    return ColumnSql(read=read, found="values", probes=probes)
+    # NULL is of no storage class, and no other probe than `null` counts it.
+    quick = [(f"{x} IS NULL", ("null",) if "null" in probes else ())]
+    if kind == "date":  # ISO text of a date in range: text, and none of the date's problems
+        day = f"{x} COLLATE BINARY"
+        quick.append(
+            (
+                f"typeof({x}) = 'text' AND length({x}) = 10 AND date({x}, '+0 days') IS {day} "
+                f"AND NOT {_out_of_range(day)}",
+                ("text",),
+            )
+        )
+    return ColumnSql(read=read, found="values", probes=probes, quick=tuple(quick))
+
+
+def _sqlite_bad_date(x: str, read: str, time_of_day: str) -> str:
+    """Text that is no date in range: for ISO text of ten characters, without reading it thrice.
+
+    Ten characters are no timestamp, and `read` is the text when `date()` gives it back, else
+    NULL; other values take the long way.
+    """
+    day = f"{x} COLLATE BINARY"
+    return (
+        f"(CASE WHEN typeof({x}) = 'text' AND length({x}) = 10 "
+        f"THEN date({x}, '+0 days') IS NOT {day} OR {_out_of_range(day)} "
+        f"ELSE typeof({x}) = 'text' AND NOT ({time_of_day}) "
+        f"AND ({read} IS NULL OR {_out_of_range(read)}) END)"
+    )
 
 
 # --------------------------------------------------------------------------- declared types

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from handover.run.source_sql import sqlite_date
+from handover.run import source_sql
+from handover.run.source_sql import sqlite_date, sqlite_due_before
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -58,3 +59,64 @@ def test_berlin_dates_agree_with_the_time_zone_database_at_every_change_of_clock
         got = [day for (day,) in db.execute(f"SELECT {sqlite_date('x')} FROM t ORDER BY rowid")]
     expected = [i.astimezone(BERLIN).date().isoformat() for i in instants]
     assert got == expected
+
+
+VALUES = [
+    "2026-12-04",
+    "2026-12-05",
+    "2026-12-06",
+    "2026-02-30",
+    "2027-02-30",
+    "0071-07-07",
+    "3000-01-01",
+    "2026-3-5  ",
+    "2026-12-0 ",
+    "2026-12-0A",
+    "abcdefghij",
+    "15.03.2026",
+    "2026-03-15 00:00:00",
+    "2026-03-15 10:00:00",
+    "2026-03-14T23:30:00Z",
+    "2027-03-14T23:30:00Z",
+    "2026-12-04T23:30:00Z",
+    "garbage",
+    "",
+    20260315,
+    20261206.0,
+    b"2026-01-01",
+    None,
+]
+
+
+@pytest.mark.parametrize("collation", ["BINARY", "NOCASE", "RTRIM"])
+def test_the_quick_forms_of_the_case_filter_and_the_bad_date_probe_agree_with_the_long(
+    collation,
+):
+    """`sqlite_due_before` and the `bad` probe have a quick form for ISO text: the same answer
+    as the long form for every value and whatever the column's collation."""
+    x = "x"
+    read = sqlite_date(x)
+    due_long = f"({read} < :as_of OR {read} IS NULL)"
+    probes = source_sql.describe("sqlite", x, "date", None, 0).probes
+    stamp = (
+        f"typeof({x}) = 'text' AND length({x}) > 10 AND datetime({x}) IS NOT NULL "
+        f"AND date(substr({x}, 1, 10), '+0 days') IS substr({x}, 1, 10)"
+    )
+    time_of_day = f"{stamp} AND NOT {source_sql._zoned(x)} AND time({x}) IS NOT '00:00:00'"
+    bad_long = (
+        f"typeof({x}) = 'text' AND NOT ({time_of_day}) "
+        f"AND ({read} IS NULL OR ({read} < '{source_sql.FIRST_DAY}' OR {read} > "
+        f"'{source_sql.LAST_DAY}'))"
+    )
+    with sqlite3.connect(":memory:") as db:
+        db.execute(f"CREATE TABLE t (x COLLATE {collation})")
+        db.executemany("INSERT INTO t VALUES (?)", [(v,) for v in VALUES])
+        for as_of in ("2026-12-05", "2027-03-01"):
+            got = db.execute(
+                f"SELECT ({sqlite_due_before(x, ':as_of')}), ({due_long}), "
+                f"({probes['bad']}), ({bad_long}) FROM t ORDER BY rowid",
+                {"as_of": as_of},
+            ).fetchall()
+            assert [(quick, bad) for quick, _, bad, _ in got] == [
+                (long, bad_) for _, long, _, bad_ in got
+            ]
