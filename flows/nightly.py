@@ -218,6 +218,9 @@ def handover(
         crash_point("run_closed")
         if closing is not None:
             _send_heads(run, agencies, delivered, closing)
+        # SQLite folds its write-ahead log into the database when the last connection closes;
+        # `handover run` ends without collecting them (`no_collection_at_exit`), so close now.
+        run.store.engine.dispose()
         if failure is not None:
             raise failure
         publish.publish(
