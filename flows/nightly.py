@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +221,9 @@ def handover(
         crash_point("run_closed")
         if closing is not None:
             _send_heads(run, agencies, delivered, closing)
+        # SQLite folds its write-ahead log into the database when the last connection closes;
+        # `handover run` ends without collecting them (`no_collection_at_exit`), so close now.
+        run.store.engine.dispose()
         if failure is not None:
             raise failure
         publish.publish(
@@ -441,23 +445,31 @@ def _send_heads(
     agencies keep are what makes that visible (`audit verify --manifests`). Best effort: a head
     that does not arrive is superseded by the next drop's manifest.
     """
-    for agency in agencies:
-        got = delivered.get(agency.name)
-        if not got or not got.drop_ids:
-            continue
-        drop_id = got.drop_ids[-1]
+    receiving = [a for a in agencies if a.name in delivered and delivered[a.name].drop_ids]
+    if not receiving:
+        return
+
+    def send(agency: Agency) -> None:
+        drop_id = delivered[agency.name].drop_ids[-1]
         path = run.config.outbox / agency.name / drop_id / f"{drop_id}{envelope.HEAD_SUFFIX}"
-        try:
-            sftp.deliver(
-                [witness.write_head_file(path, drop_id, closing)],
-                agency.sftp,
-                run.keys.sftp_client_key(),
-                timeout=run.config.run.timeout_seconds,
-            )
-        except (HandoverError, OSError) as exc:
+        sftp.deliver(
+            [witness.write_head_file(path, drop_id, closing)],
+            agency.sftp,
+            run.keys.sftp_client_key(),
+            timeout=run.config.run.timeout_seconds,
+        )
+
+    # Side by side: each is a connection of its own, mostly waiting for the agency's server.
+    with ThreadPoolExecutor(max_workers=len(receiving), thread_name_prefix="head") as pool:
+        sent = [(agency, pool.submit(send, agency)) for agency in receiving]
+    for agency, future in sent:
+        exc = future.exception()
+        if isinstance(exc, HandoverError | OSError):
             run.logger.warning(
                 "%s: the signed audit head did not reach the agency (%s); the next drop's "
                 "manifest carries a later one",
                 agency.name,
                 type(exc).__name__,
             )
+        elif exc is not None:
+            raise exc

@@ -18,6 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from handover.contract import csv_bytes
+
 if TYPE_CHECKING:  # pandas is imported where rows are written: the agency's tool needs none
     import pandas as pd
     from jsonschema import Draft202012Validator
@@ -137,12 +139,7 @@ def to_csv_bytes(rows: pd.DataFrame) -> bytes:
     """Write `rows` (exactly the recall columns, in order) as RFC 4180 CSV with CRLF, in memory."""
     if tuple(rows.columns) != COLUMNS:
         raise ValueError("rows must have exactly the agency_recall_v1 columns in contract order")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(COLUMNS)
-    text = rows.astype(object).where(rows.notna(), "")
-    writer.writerows(text.itertuples(index=False, name=None))
-    return buffer.getvalue().encode("utf-8")
+    return csv_bytes(rows)
 
 
 def read_csv_rows(data: bytes) -> list[dict[str, str]]:

@@ -280,3 +280,68 @@ def test_the_outgoing_suite_refuses_what_the_schema_refuses() -> None:
         if e["type"] == "expect_column_values_to_match_regex" and e["kwargs"]["column"] == "email"
     ]
     assert email["kwargs"]["regex"] == json_schema()["properties"]["email"]["pattern"][3:]
+
+
+# --- the CSV writer: built column-wise, byte for byte what the csv module writes ---
+
+
+def _csv_module(rows: pd.DataFrame) -> bytes:
+    """The reference: Python's csv writer, as the contract specifies the CSV."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(rows.columns)
+    text = rows.astype(object).where(rows.notna(), "")
+    writer.writerows(text.itertuples(index=False, name=None))
+    return buffer.getvalue().encode("utf-8")
+
+
+TRICKY_TEXT = [
+    "plain",
+    "",
+    None,
+    "Müller, Meier & Co.",
+    'Say "hi"',
+    '"',
+    ",",
+    "two\nlines",
+    "carriage\rreturn",
+    "crlf\r\nend",
+    " leading and trailing ",
+    "'=SUM(A1)",
+    "\u0130stanbul \U0001f600",
+    "tab\tinside",
+]
+
+
+@pytest.mark.parametrize("tricky", TRICKY_TEXT)
+def test_csv_is_what_the_csv_module_writes(tricky: str | None) -> None:
+    records = []
+    for row in (CONSUMER_ROW, BUSINESS_ROW):
+        record: dict[str, object] = {c: (v or None) for c, v in row.items()}
+        record.update({c: int(row[c]) for c in CENTS_COLUMNS})
+        records.append(record)
+    records[1]["street"] = tricky
+    records[0]["claim_subject"] = tricky
+    frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+    assert to_csv_bytes(frame) == _csv_module(frame)
+    assert read_csv_rows(to_csv_bytes(frame))[1]["street"] == (tricky or "")
+
+
+def test_csv_of_other_types_and_no_rows_is_what_the_csv_module_writes() -> None:
+    base = pd.DataFrame.from_records([CONSUMER_ROW] * 3, columns=list(COLUMNS))
+    variants = {
+        "no rows": base.iloc[:0],
+        "floats": base.assign(principal_cents=[1.5, float("nan"), 3.0]),
+        "nullable ints": base.assign(paid_cents=pd.array([1, None, 3], dtype="Int64")),
+        "dates": base.assign(due_date=pd.to_datetime(["2026-01-01", None, "2026-01-03"])),
+        "booleans": base.assign(language=[True, False, True]),
+        "string dtype": base.astype("string"),
+        "categories": base.assign(currency=pd.Categorical(["EUR", None, "CHF"])),
+        "all missing": base.assign(email=None),
+        "negative ints": base.assign(open_cents=[-1, 0, 2**62]),
+    }
+    for name, frame in variants.items():
+        assert to_csv_bytes(frame) == _csv_module(frame), name

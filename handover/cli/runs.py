@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from handover.cli.common import as_of, quiet_analytics, with_config
+from handover.cli.common import as_of, no_collection_at_exit, quiet_analytics, with_config
 from handover.cli.exits import OK, WAITING
 
 
@@ -93,6 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_as_of(dt.date.fromisoformat(args.as_of))
     preflight(config, config.in_scope(args.agency), dry_run=args.dry_run)
     quiet_analytics()
+    no_collection_at_exit()
     from flows.nightly import handover
     from handover.cli.terminal import one_line_errors
     from handover.run.publish import counts_text
@@ -116,6 +117,7 @@ def cmd_recalls(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     preflight(config, config.in_scope(args.agency), dry_run=args.dry_run)
     quiet_analytics()
+    no_collection_at_exit()
     from flows.nightly import handover
     from handover.cli.terminal import one_line_errors
     from handover.run.publish import counts_text

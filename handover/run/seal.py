@@ -6,6 +6,10 @@ audit head after `drop_prepared` goes into the manifest. Then the payload is sea
 whose files are complete is recorded as `sealed`, and only a sealed drop is ever delivered. A
 seal that fails abandons the drop (audited) and removes its files. Delivery is the caller's
 next step.
+
+The plaintext (the CSV and the manifest's figures) is written in a thread while the drop is
+recorded, where the database mostly waits for the disk: sealing then costs what encryption
+costs. It exists in memory only, as before.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,7 +37,19 @@ from handover.ledger.store import PreparedDrop, StateStore
 from handover.run.changes import baseline
 from handover.run.manifest import build_manifest
 
-Sealer = Callable[[pd.DataFrame, Config, Agency, dt.date, KeyDirectory, str, Head], envelope.Drop]
+
+@dataclass(frozen=True)
+class Plaintext:
+    """A drop's contents before sealing: its CSV and its manifest, the audit head still to add."""
+
+    csv: bytes
+    manifest: dict[str, Any]
+
+
+Sealer = Callable[
+    [pd.DataFrame, Config, Agency, dt.date, KeyDirectory, str, Head, "Future[Plaintext] | None"],
+    envelope.Drop,
+]
 
 
 def new_drop_id(agency: Agency, as_of: dt.date) -> str:
@@ -46,16 +65,10 @@ def drop_files(directory: Path, drop_id: str) -> tuple[Path, ...]:
     )
 
 
-def seal_rows(
-    rows: pd.DataFrame,
-    config: Config,
-    agency: Agency,
-    as_of: dt.date,
-    keys: KeyDirectory,
-    drop_id: str,
-    audit_head: Head,
-) -> envelope.Drop:
-    """Encrypt `rows` to the agency and the archive, with a signed manifest."""
+def plaintext(
+    rows: pd.DataFrame, config: Config, agency: Agency, as_of: dt.date, drop_id: str
+) -> Plaintext:
+    """The CSV of `rows` and the manifest of the drop, without its audit head."""
     manifest = build_manifest(
         rows,
         drop_id=drop_id,
@@ -66,10 +79,28 @@ def seal_rows(
         policy_version=config.policy_version,
         policy_hash=config.policy_hash(agency),
     )
+    return Plaintext(contract.to_csv_bytes(rows[list(contract.COLUMNS)]), manifest)
+
+
+def seal_rows(
+    rows: pd.DataFrame,
+    config: Config,
+    agency: Agency,
+    as_of: dt.date,
+    keys: KeyDirectory,
+    drop_id: str,
+    audit_head: Head,
+    written: Future[Plaintext] | None = None,
+) -> envelope.Drop:
+    """Encrypt `rows` to the agency and the archive, with a signed manifest.
+
+    `written` is the plaintext of `rows` being written in the background (`prepare`), if any.
+    """
+    text = written.result() if written else plaintext(rows, config, agency, as_of, drop_id)
     # The audit head after `drop_prepared`: every agency's archive of manifests witnesses the log.
-    manifest["audit_head"] = audit_head.as_manifest()
+    manifest = {**text.manifest, "audit_head": audit_head.as_manifest()}
     return envelope.seal(
-        contract.to_csv_bytes(rows[list(contract.COLUMNS)]),
+        text.csv,
         recipients=agency.recipients,
         archive_recipient=keys.archive_recipient(),
         signer=Signer.from_key_file(keys.signing_key()),
@@ -110,41 +141,46 @@ def prepare(
         files=drop_files(directory, drop_id),
         case_count=len(rows),
     )
-    consent_records = consent_log.frame(
-        rows,
-        customer_ids,
-        consents,
-        agency,
-        drop_id=drop_id,
-        lawful_basis=config.compliance.lawful_basis,
-    )
-    facts = {
-        "drop_id": drop_id,
-        "agency": agency.name,
-        "as_of": as_of.isoformat(),
-        "case_count": len(rows),
-        "policy_version": config.policy_version,
-        "policy_sha256": config.policy_hash(agency),
-        "pseudonym_key_id": pseudonym_key_id,
-    }
-    cases = rows.assign(customer_id=customer_ids, columns=contract.columns_sent(rows))
-    if digest_key is not None:
-        known = baseline(rows, digest_key)
-        cases[list(known.columns)] = known
-    head = store.prepare_drop(
-        drop,
-        cases,
-        consent_records,
-        {**facts, "consent_log_sha256": consent_log.digest(consent_records)},
-    )
-    crash_point("drop_prepared")
-    try:
-        sealed = seal(rows, config, agency, as_of, keys, drop_id, head)
-    except BaseException as exc:
-        # Nothing of it left the shop: the cases are free again for the next drop.
-        store.abandon_drop(run_id, drop_id, f"sealing failed ({type(exc).__name__})")
-        remove_files(drop)
-        raise
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plaintext") as background:
+        # A shallow copy of its own: pandas may reorganise a frame's blocks while it is read.
+        written = background.submit(
+            plaintext, rows.copy(deep=False), config, agency, as_of, drop_id
+        )
+        consent_records = consent_log.frame(
+            rows,
+            customer_ids,
+            consents,
+            agency,
+            drop_id=drop_id,
+            lawful_basis=config.compliance.lawful_basis,
+        )
+        facts = {
+            "drop_id": drop_id,
+            "agency": agency.name,
+            "as_of": as_of.isoformat(),
+            "case_count": len(rows),
+            "policy_version": config.policy_version,
+            "policy_sha256": config.policy_hash(agency),
+            "pseudonym_key_id": pseudonym_key_id,
+        }
+        cases = rows.assign(customer_id=customer_ids, columns=contract.columns_sent(rows))
+        if digest_key is not None:
+            known = baseline(rows, digest_key)
+            cases[list(known.columns)] = known
+        head = store.prepare_drop(
+            drop,
+            cases,
+            consent_records,
+            {**facts, "consent_log_sha256": consent_log.digest(consent_records)},
+        )
+        crash_point("drop_prepared")
+        try:
+            sealed = seal(rows, config, agency, as_of, keys, drop_id, head, written)
+        except BaseException as exc:
+            # Nothing of it left the shop: the cases are free again for the next drop.
+            store.abandon_drop(run_id, drop_id, f"sealing failed ({type(exc).__name__})")
+            remove_files(drop)
+            raise
     crash_point("drop_sealed")
     store.mark_sealed(run_id, drop_id, {**facts, "payload_sha256": sealed.payload_sha256})
     crash_point("drop_recorded")

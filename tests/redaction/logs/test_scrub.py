@@ -86,3 +86,45 @@ def test_an_empty_batch_still_applies_the_patterns() -> None:
     assert len(empty) == 0
     assert empty.scrub("to x@y.example") == "to <email>"
     assert empty.scrub("") == ""
+
+
+def _occurrences(values: dict[str, str], text: str) -> set[tuple[int, int, str]]:
+    """The reference: every value searched for on its own with str.find, whole words only."""
+    from redaction.logs.scrub import _fold
+
+    folded = _fold(text)
+    spans = set()
+    for value, placeholder in values.items():
+        start = folded.find(value)
+        while start != -1:
+            end = start + len(value)
+            if (start == 0 or not text[start - 1].isalnum()) and (
+                end == len(text) or not text[end].isalnum()
+            ):
+                spans.add((start, end, placeholder))
+            start = folded.find(value, start + 1)
+    return spans
+
+
+def test_batch_values_are_found_wherever_a_search_for_each_finds_them(scrubber: Scrubber) -> None:
+    # Random texts of values, their halves and separators, in any case: the lookups find
+    # exactly the whole-word occurrences (overlapping ones too) that a search per value finds.
+    import random
+
+    rng = random.Random(12)
+    values = dict(scrubber._values)  # what the scrubber looks for
+    pieces = [
+        *values,
+        *(v[: len(v) // 2] for v in values),
+        *(v[len(v) // 2 :] for v in values),
+        *["Rosenheim", "İ", "ß", "_", "-", "'", "(", ")", "\n", "42", "x", "&", "@", ".", "+49"],
+    ]
+    found = 0
+    for _ in range(3000):
+        parts = [rng.choice(pieces) for _ in range(rng.randint(1, 10))]
+        text = rng.choice(["", " ", ", ", "_", "-", "/"]).join(parts)
+        text = rng.choice([str.upper, str.lower, str.title, str])(text)
+        expected = _occurrences(values, text)
+        assert set(scrubber._batch_spans(text)) == expected, text
+        found += len(expected)
+    assert found > 1000
