@@ -312,7 +312,11 @@ def _decide_and_send(
     run.store.record_quarantine(run.run_id, "source", checked.quarantined)
     run.logger.info(checked.summary())
     checked.enforce_share(max_share)
-    frames = dict(checked.kept)
+    # Where the source suite held cases back, `kept` holds copies; the extracted frames are
+    # not read again, so emptying the caller's dict frees them before the rules run.
+    kept = dict(checked.kept)
+    frames.clear()
+    frames = kept
 
     decision = decide(frames, run.config, run.as_of, run.store.in_drops(), run.store.on_review())
     counts = decision.reason_counts()
