@@ -14,9 +14,8 @@ as it left. A channel that was not sent has no digest (None).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
+from json.encoder import encode_basestring_ascii
 
 import pandas as pd
 
@@ -35,13 +34,23 @@ _DOMAIN = b"handover change digest v1\x00"
 
 
 def digests(rows: pd.DataFrame, key: bytes) -> pd.DataFrame:
-    """A digest column per group of `rows` (agency rows), same index; None: channel not sent."""
+    """A digest column per group of `rows` (agency rows), same index; None: channel not sent.
+
+    A group's digest is HMAC-SHA256 under `key` of the domain, the group's name, a NUL and its
+    cells as a JSON list of strings ("" where missing), cut to 128 bits; the JSON is built a
+    column at a time.
+    """
     if len(key) < KEY_BYTES:
         raise KeyFileError(f"the change digest key must have at least {KEY_BYTES} bytes")
     result = pd.DataFrame(index=rows.index)
     for column, fields in GROUPS.items():
-        values = rows[list(fields)].astype(object).where(rows[list(fields)].notna(), "")
-        found = [_digest(key, column, cells) for cells in values.itertuples(index=False)]
+        prefix = _DOMAIN + column.encode() + b"\x00"
+        texts = [_json_strings(rows[field]) for field in fields]
+        found = [
+            hmac.digest(key, prefix + ("[" + ", ".join(cells) + "]").encode(), "sha256")
+            .hex()[:32]
+            for cells in zip(*texts, strict=True)
+        ]
         result[column] = pd.Series(found, index=rows.index, dtype=object)
     for column, channel in CHANNEL_DIGESTS.items():
         sent = rows[channel].notna() & (rows[channel].astype(object) != "")
@@ -49,6 +58,7 @@ def digests(rows: pd.DataFrame, key: bytes) -> pd.DataFrame:
     return result
 
 
-def _digest(key: bytes, group: str, cells: tuple[object, ...]) -> str:
-    message = _DOMAIN + group.encode() + b"\x00" + json.dumps(list(map(str, cells))).encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+def _json_strings(values: pd.Series) -> list[str]:
+    """Each value as the JSON string `json.dumps` writes for its text ("" where missing)."""
+    text = values.astype(object).where(values.notna(), "")
+    return list(map(encode_basestring_ascii, map(str, text)))
