@@ -46,11 +46,9 @@ def digests(rows: pd.DataFrame, key: bytes) -> pd.DataFrame:
     for column, fields in GROUPS.items():
         prefix = _DOMAIN + column.encode() + b"\x00"
         texts = [_json_strings(rows[field]) for field in fields]
-        found = [
-            hmac.digest(key, prefix + ("[" + ", ".join(cells) + "]").encode(), "sha256")
-            .hex()[:32]
-            for cells in zip(*texts, strict=True)
-        ]
+        lists = ("[" + ", ".join(cells) + "]" for cells in zip(*texts, strict=True))
+        messages = (prefix + text.encode() for text in lists)
+        found = [hmac.digest(key, message, "sha256").hex()[:32] for message in messages]
         result[column] = pd.Series(found, index=rows.index, dtype=object)
     for column, channel in CHANNEL_DIGESTS.items():
         sent = rows[channel].notna() & (rows[channel].astype(object) != "")
