@@ -39,7 +39,9 @@ def cmd_source_check(args: argparse.Namespace) -> int:
     print(f"Shop database of {args.config}, the rows a run on {day.isoformat()} reads:")
     width = max(len(t.table) for t in report.tables)
     for table in report.tables:
-        if table.ok and table.rows is None:
+        if table.kind == "absent":
+            status = "ABSENT (optional: a run reads it as empty)"
+        elif table.ok and table.rows is None:
             status = "NOT CHECKED (the rows a run reads are those of the cases: fix invoices)"
         elif table.ok:
             status = f"OK ({table.rows} rows)"

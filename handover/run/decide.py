@@ -186,7 +186,7 @@ def _failures(
     handed_over: pd.Index,
     incomplete: pd.Series,
 ) -> pd.DataFrame:
-    """Rules 1–13 for `cases`: one boolean column per reason code, True = failed.
+    """Rules 1–13 and 17 for `cases`: one boolean column per reason code, True = failed.
 
     `incomplete` is rule 11 for these cases (`_incomplete`), computed once per run.
     """
@@ -209,6 +209,9 @@ def _failures(
     failed["incomplete"] = incomplete
     failed["not_served"] = ~(cases["currency"].isin(currencies) & cases["country"].isin(countries))
     failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
+    failed["unallocated_payment"] = cases["customer_id"].isin(
+        _unallocated(frames["unallocated_payments"])
+    )
     return failed
 
 
@@ -240,6 +243,13 @@ def _active_plans(plans: pd.DataFrame) -> pd.Index:
 def _protected(flags: pd.DataFrame) -> pd.Index:
     in_force = flags["cleared_at"].isna() & flags["flag"].isin(PROTECTED_FLAGS)
     return pd.Index(flags.loc[in_force, "customer_id"].unique())
+
+
+def _unallocated(payments: pd.DataFrame) -> pd.Index:
+    """Customers with money received and not allocated: it may pay any of their invoices, so
+    none is handed over until a bookkeeper allocates it (as it stands now, like payments)."""
+    waiting = payments["allocated_at"].isna() & (payments["amount_cents"] > 0)
+    return pd.Index(payments.loc[waiting, "customer_id"].unique())
 
 
 def _coming_of_age(born: pd.Series, years: int) -> pd.Series:

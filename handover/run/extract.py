@@ -145,6 +145,9 @@ def _checked_read(
         unconvertible: SourceError | None = None  # raised only if the contract holds
         try:
             for table in columns:
+                if planned.kinds[table] == "absent":
+                    frames[table] = _absent(table, columns[table])
+                    continue
                 frame, counted[table] = _read_probed(conn, planned, table)
                 if table == "invoices" and planned.dialect == "sqlite":
                     planned = planned.listing(frame)
@@ -167,7 +170,20 @@ def _checked_read(
         invoice_ids=invoice_ids,
     )
     report.raise_if_broken()
-    return {table: _read(conn, report, table, columns[table]) for table in columns}
+    return {
+        table: _absent(table, columns[table])
+        if report.kind(table) == "absent"
+        else _read(conn, report, table, columns[table])
+        for table in columns
+    }
+
+
+def _absent(table: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """An optional table the shop does not have, as a table without rows of the contract's
+    columns and dtypes."""
+    return _convert(
+        pd.DataFrame({column: pd.Series([], dtype=object) for column in columns}), table, columns
+    )
 
 
 _MASK = "handover_probes_{}"

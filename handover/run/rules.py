@@ -35,5 +35,6 @@ RULES: tuple[Rule, ...] = (
     Rule(14, "no_agency", "an agency's route takes the case"),
     Rule(15, "ambiguous_route", "only one agency's route takes the case"),
     Rule(16, "on_review", "no dispute or complaint reported by an agency awaits release"),
+    Rule(17, "unallocated_payment", "no money of the customer's awaits allocation to an invoice"),
 )
 REASON_CODES: tuple[str, ...] = tuple(rule.code for rule in RULES)

@@ -23,6 +23,7 @@ from handover.run.source_rules import (
     COLUMNS,
     KINDS,
     MAJOR_UNIT_FLOORS,
+    OPTIONAL_TABLES,
     RECALL_COLUMNS,
     Finding,
     judge,
@@ -36,7 +37,7 @@ class TableCheck:
     """The outcome for one table or view: rows a run reads, findings, conversions applied."""
 
     table: str
-    kind: str  # "table", "view" or "missing"
+    kind: str  # "table", "view", "missing" or "absent" (an optional table the shop lacks)
     rows: int | None  # None: not counted (the table could not be queried yet)
     findings: tuple[Finding, ...] = ()
     conversions: tuple[str, ...] = ()
@@ -145,6 +146,7 @@ def scopes(
         "customer_flags": of_customers("customer_flags"),
         "consents": of_customers("consents"),
         "holds": f"{of_cases('holds')} OR {of_customers('holds')}",
+        "unallocated_payments": of_customers("unallocated_payments"),
     }
 
 
@@ -182,7 +184,7 @@ class Plan:
 
     dialect: str
     columns: Mapping[str, tuple[str, ...]]
-    kinds: Mapping[str, str]  # "table", "view" or "missing"
+    kinds: Mapping[str, str]  # "table", "view", "missing" or "absent" (optional, read empty)
     declared: Mapping[str, Mapping[str, Any]]
     described: Mapping[str, Mapping[str, ColumnSql]]
     reads: Mapping[tuple[str, str], str]
@@ -192,12 +194,16 @@ class Plan:
 
     def countable(self) -> bool:
         """True when the catalog finds nothing: every table and column there, none refused,
-        every table's rows selectable. Then counting alone decides the contract."""
+        every table's rows selectable (an absent optional table has none). Then counting
+        alone decides the contract."""
         return all(
-            self.kinds[table] != "missing"
-            and table in self.usable
-            and all(c in self.declared[table] for c in wanted)
-            and not any(sql.refused for sql in self.described[table].values())
+            self.kinds[table] == "absent"
+            or (
+                self.kinds[table] != "missing"
+                and table in self.usable
+                and all(c in self.declared[table] for c in wanted)
+                and not any(sql.refused for sql in self.described[table].values())
+            )
             for table, wanted in self.columns.items()
         )
 
@@ -235,8 +241,8 @@ class Plan:
                 counted.get(table),
                 minor_units_confirmed,
             )
-            if self.kinds[table] != "missing"
-            else _missing(table)
+            if self.kinds[table] not in ("missing", "absent")
+            else _missing(table, self.kinds[table])
             for table in self.columns
         ]
         return ContractReport(
@@ -275,7 +281,7 @@ def plan(
     return Plan(
         dialect=conn.dialect.name,
         columns=columns,
-        kinds={t: _kind(t, views) if t in present else "missing" for t in columns},
+        kinds={t: _kind(t, views, present) for t in columns},
         declared=declared,
         described=described,
         reads=reads,
@@ -402,11 +408,15 @@ def _check_table(
     return TableCheck(table, kind, rows, tuple(findings), tuple(conversions))
 
 
-def _kind(table: str, views: set[str]) -> str:
+def _kind(table: str, views: set[str], present: set[str]) -> str:
+    if table not in present:
+        return "absent" if table in OPTIONAL_TABLES else "missing"
     return "view" if table in views else "table"
 
 
-def _missing(table: str) -> TableCheck:
+def _missing(table: str, kind: str) -> TableCheck:
+    if kind == "absent":
+        return TableCheck(table, kind, 0)
     message = (
         f"the shop database has no table or view '{table}'; create it or a view with that "
         "name as described in schemas/shop_source.sql"

@@ -57,7 +57,11 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
     "customer_flags": ("customer_id", "flag", "cleared_at"),
     "consents": ("customer_id", "purpose", "granted", "recorded_at", "source"),
     "holds": ("invoice_id", "customer_id", "expires_at"),
+    "unallocated_payments": ("customer_id", "amount_cents", "received_at", "allocated_at"),
 }
+# Tables a shop may not have at all: a run reads an absent one as empty. A shop that has one
+# delivers it whole, like any other table.
+OPTIONAL_TABLES = frozenset({"unallocated_payments"})
 # When each fact arose: a recall or update names the day it took effect (`agency_recall_v1`'s
 # effective_date). Read only for the cases at an agency, by `extract.extract_invoices`.
 FACT_TIMES: Mapping[str, tuple[str, ...]] = {
@@ -85,6 +89,7 @@ _KINDS: dict[Kind, tuple[str, ...]] = {
         "consents.customer_id",
         "holds.invoice_id",
         "holds.customer_id",
+        "unallocated_payments.customer_id",
     ),
     "date": (
         "invoices.order_date",
@@ -98,9 +103,16 @@ _KINDS: dict[Kind, tuple[str, ...]] = {
         "customer_flags.cleared_at",
         "consents.recorded_at",
         "holds.expires_at",
+        "unallocated_payments.received_at",
+        "unallocated_payments.allocated_at",
         *(f"{table}.{column}" for table, columns in FACT_TIMES.items() for column in columns),
     ),
-    "amount": ("invoices.amount_cents", "payments.amount_cents", "dunning_events.fee_cents"),
+    "amount": (
+        "invoices.amount_cents",
+        "payments.amount_cents",
+        "dunning_events.fee_cents",
+        "unallocated_payments.amount_cents",
+    ),
     "flag": ("dunning_events.announces_handover", "consents.granted"),
 }
 KINDS: Mapping[tuple[str, str], Kind] = {
@@ -134,6 +146,7 @@ CASE_DATES = frozenset(("order_date", "issued_at", "due_date"))
 MAJOR_UNIT_FLOORS: Mapping[tuple[str, str], int] = {
     ("invoices", "amount_cents"): 1000,
     ("payments", "amount_cents"): 100,
+    ("unallocated_payments", "amount_cents"): 100,
     ("dunning_events", "fee_cents"): 100,
 }
 MIN_POSITIVE = 10

@@ -31,8 +31,8 @@ def test_the_default_case_is_eligible_with_its_facts(shop):
 
 
 def test_every_rule_has_a_code_and_a_demand():
-    assert [rule.number for rule in RULES] == list(range(1, 17))
-    assert len(set(REASON_CODES)) == 16
+    assert [rule.number for rule in RULES] == list(range(1, 18))
+    assert len(set(REASON_CODES)) == 17
 
 
 def test_only_open_overdue_invoices_are_cases(shop):
@@ -284,6 +284,39 @@ def test_rule13_holds(shop, on, expires_at, held):
     else:
         shop.hold(customer_id="C1", expires_at=expires_at)
     assert ("on_hold" in reasons(shop.decide())) is held
+
+
+# Rule 17: money received and not allocated
+
+
+@pytest.mark.parametrize(
+    ("amount", "received_at", "allocated_at", "held"),
+    [
+        (2000, "2026-06-01", None, True),
+        (2000, "2026-06-01 09:30:00", "2026-06-03 10:00:00", False),  # allocated: it is a payment
+        (0, "2026-06-01", None, False),  # nothing received
+        (-300, "2026-06-01", None, False),  # money the shop owes back is no payment
+        # State fact, like payments: a back-dated run sees money received since its as_of.
+        (2000, "2026-11-01", None, True),
+    ],
+)
+def test_rule17_unallocated_money_holds_every_invoice_of_the_customer(
+    shop, amount, received_at, allocated_at, held
+):
+    shop.customer("C2").invoice("I1").invoice("I2").invoice("I3", "C2")
+    shop.unallocated("C1", amount, received_at, allocated_at)
+    decision = shop.decide()
+    for invoice in ("I1", "I2"):
+        assert ("unallocated_payment" in reasons(decision, invoice)) is held
+    assert reasons(decision, "I3") == set()  # another customer's invoice
+
+
+def test_rule17_without_the_optional_table_nothing_is_held(shop):
+    shop.invoice()
+    shop.db.execute("DROP TABLE unallocated_payments")
+    decision = shop.decide()
+    assert reasons(decision) == set()
+    assert not decision.cases["unallocated_payment"].any()
 
 
 def test_all_failing_reasons_are_reported(shop):

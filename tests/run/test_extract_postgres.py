@@ -4,6 +4,7 @@ from SQLite extracts to equal frames, passes the source suite and gets the same 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -43,9 +44,31 @@ class Shops:
 def shops(postgres_server: PostgresServer, tmp_path_factory) -> Shops:
     path = tmp_path_factory.mktemp("pg-source") / "shop.db"
     summary = data.generate(path, customers=300, seed=7)
+    _add_unallocated_money(path)
     url = postgres_server.create_database()
     rows = postgres_shop(path, url)
     return Shops(f"sqlite:///{path}", url, summary.today, rows)
+
+
+def _add_unallocated_money(path: Path) -> None:
+    """The demo shop has none: money on three case customers' accounts, one allocated since."""
+    with sqlite3.connect(path) as db:
+        customers = [
+            row[0]
+            for row in db.execute(
+                "SELECT DISTINCT customer_id FROM invoices WHERE status = 'open' "
+                "ORDER BY customer_id LIMIT 3"
+            )
+        ]
+        db.executemany(
+            "INSERT INTO unallocated_payments VALUES (?, ?, ?, ?, ?)",
+            [
+                ("U1", customers[0], 2500, "2026-01-10 09:00:00", None),
+                ("U2", customers[1], 990, "2026-01-11", None),
+                ("U3", customers[2], 4000, "2026-01-12 09:00:00", "2026-01-13 10:30:00"),
+            ],
+        )
+    db.close()
 
 
 def test_contract_ddl_creates_native_types_on_postgresql(shops):

@@ -92,6 +92,14 @@ def source_frames() -> dict[str, pd.DataFrame]:
         "holds": pd.DataFrame(
             {"invoice_id": [None], "customer_id": ["cus-2"], "expires_at": _ts(None)}
         ),
+        "unallocated_payments": pd.DataFrame(
+            {
+                "customer_id": ["cus-2"],
+                "amount_cents": pd.Series([1_500], dtype="int64"),
+                "received_at": _ts("2024-04-01"),
+                "allocated_at": _ts("2024-04-03"),
+            }
+        ),
     }
 
 

@@ -186,6 +186,25 @@ class Shop:
         )
         return self
 
+    def unallocated(
+        self,
+        customer_id: str,
+        amount: int,
+        received_at: str = "2026-06-01",
+        allocated_at: str | None = None,
+    ) -> Shop:
+        self._insert(
+            "unallocated_payments",
+            {
+                "payment_id": f"U{next(self._ids)}",
+                "customer_id": customer_id,
+                "amount_cents": amount,
+                "received_at": received_at,
+                "allocated_at": allocated_at,
+            },
+        )
+        return self
+
     def consent(
         self, customer_id: str, purpose: str, granted: bool, recorded_at: str, source: str = "web"
     ) -> Shop:
