@@ -34,7 +34,13 @@ CREATE TABLE customers (
     city          TEXT,
     country       TEXT NOT NULL,         -- ISO 3166-1 alpha-2, e.g. 'DE', 'AT'
     language      TEXT NOT NULL,         -- ISO 639-1, the language to write to the debtor in
-    created_at    TIMESTAMP NOT NULL     -- when the customer account was created (UTC)
+    created_at    TIMESTAMP NOT NULL,    -- when the customer account was created (UTC)
+    -- OPTIONAL (a run reads a missing column as NULL): the company (kind 'business', itself no
+    -- contact) this customer is a contact person of, when the shop bills contacts of a
+    -- company (Odoo: commercial_partner_id). The company is then the debtor: its name, address,
+    -- country and language go to the agency with the contact's name; its flags, holds and
+    -- unallocated money hold back the contact's cases. NULL = the customer owes itself.
+    parent_customer_id TEXT REFERENCES customers (customer_id)
 );
 
 -- Protective flags set by the shop. A flag is in force while cleared_at is NULL (rule 7).

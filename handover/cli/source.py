@@ -55,6 +55,8 @@ def cmd_source_check(args: argparse.Namespace) -> int:
             print(f"      {mark}: {finding.message}")
         for conversion in table.conversions:
             print(f"      read: {conversion}")
+        for warning in table.warnings:
+            print(f"      warn: {warning}")
     stopping = len(report.stopping())
     held = sum(len(t.findings) for t in report.tables) - stopping
     if report.ok:

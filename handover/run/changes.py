@@ -40,6 +40,7 @@ from handover.recall_contract import (
     RECALL_REASONS,
     row_problem,
 )
+from handover.run.debtors import debtors
 from handover.run.decide import EXCLUDING_OUTCOMES, PROTECTED_FLAGS, holds_in_force, standing
 from handover.run.facts import berlin_day, case_facts
 from redaction.rows.digest import digests
@@ -152,7 +153,7 @@ class _Cases:
         _check_key(base[~self.legacy], key)
         self.today = as_of.isoformat()
         self.days = _Days(frames, as_of)
-        customers = frames["customers"].set_index("customer_id")
+        customers = debtors(frames["customers"])
         facts = case_facts(frames, as_of, rules.notice_days).join(customers, on="customer_id")
         facts = facts[facts["customer_id"].isin(customers.index)]
         self.here = pd.Series(base.index.isin(facts.index), index=base.index)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from handover.config import Agency, Rules
 from handover.errors import EligibilityError
+from handover.run.debtors import debtors, of_customers
 from handover.run.facts import case_facts
 from handover.run.rules import REASON_CODES, RULES, Rule  # noqa: F401 (re-exported)
 
@@ -102,7 +103,7 @@ def decide(
     `agency` column: the agency the case is routed to, or None.
     """
     check_as_of(as_of)
-    customers = frames["customers"].set_index("customer_id")
+    customers = debtors(frames["customers"])
     handed_over = pd.Index(list(handed_over))
     facts_by_notice_days: dict[int, pd.DataFrame] = {}
 
@@ -200,7 +201,7 @@ def _failures(
     failed["dunning_incomplete"] = cases["handover_notice_date"].isna()
     failed["disputed"] = cases.index.isin(_disputed(frames["disputes"]))
     failed["installment_plan"] = cases.index.isin(_active_plans(frames["installment_plans"]))
-    failed["protected_customer"] = cases["customer_id"].isin(_protected(frames["customer_flags"]))
+    failed["protected_customer"] = of_customers(cases, _protected(frames["customer_flags"]))
     failed["minor"] = cases["order_date"] < _coming_of_age(
         cases["date_of_birth"], rules.majority_age
     )
@@ -209,8 +210,8 @@ def _failures(
     failed["incomplete"] = incomplete
     failed["not_served"] = ~(cases["currency"].isin(currencies) & cases["country"].isin(countries))
     failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
-    failed["unallocated_payment"] = cases["customer_id"].isin(
-        _unallocated(frames["unallocated_payments"])
+    failed["unallocated_payment"] = of_customers(
+        cases, _unallocated(frames["unallocated_payments"])
     )
     return failed
 
@@ -226,7 +227,7 @@ def standing(cases: pd.DataFrame, frames: dict[str, pd.DataFrame], as_of: dt.dat
     failed = pd.DataFrame(index=cases.index)
     failed["disputed"] = cases.index.isin(_disputed(frames["disputes"]))
     failed["installment_plan"] = cases.index.isin(_active_plans(frames["installment_plans"]))
-    failed["protected_customer"] = cases["customer_id"].isin(_protected(frames["customer_flags"]))
+    failed["protected_customer"] = of_customers(cases, _protected(frames["customer_flags"]))
     failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
     return failed
 
@@ -306,5 +307,5 @@ def _on_hold(holds: pd.DataFrame, cases: pd.DataFrame, as_of_day: pd.Timestamp) 
     """A hold is in force unless it expired by the start of `as_of` (Europe/Berlin)."""
     in_force = holds_in_force(holds, as_of_day)
     on_invoice = cases.index.isin(in_force["invoice_id"].dropna())
-    on_customer = cases["customer_id"].isin(in_force["customer_id"].dropna())
+    on_customer = of_customers(cases, pd.Index(in_force["customer_id"].dropna()))
     return pd.Series(on_invoice, index=cases.index) | on_customer

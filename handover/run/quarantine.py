@@ -24,6 +24,7 @@ import pandas as pd
 
 from handover.errors import ValidationFailed
 from handover.run import validate
+from handover.run.debtors import PARENT
 from handover.run.validate import ExpectationOutcome, Reference, SuiteLayout, ValidationReport
 
 DEFAULT_MAX_SHARE = 0.05
@@ -101,7 +102,8 @@ def quarantine(
     if not any(o.raised or not o.success for o in report.outcomes if o.reason is None):
         # Columns and dtypes are sound, so the references can be looked up.
         references = tuple(_check_reference(frames, r, layout) for r in layout.references)
-        report = ValidationReport(suite=suite, outcomes=report.outcomes + references)
+        companies = _check_companies(frames) if suite == "source" else ()
+        report = ValidationReport(suite=suite, outcomes=report.outcomes + references + companies)
     row_level = [o for o in report.failures() if _row_level(o)]
     table_level = [o for o in report.failures() if not _row_level(o)]
     if table_level:
@@ -114,9 +116,11 @@ def quarantine(
     by_invoice, by_customer = _attribute(row_level, suite)
     customer_of = cases.set_index("invoice_id")["customer_id"] if "customer_id" in cases else None
     if by_customer and customer_of is not None:
+        company_of = _company_of(frames)
         for invoice_id, customer_id in customer_of.items():
-            if customer_id in by_customer:
-                by_invoice[str(invoice_id)].update(by_customer[customer_id])
+            for held_by in (customer_id, company_of.get(customer_id)):
+                if held_by in by_customer:
+                    by_invoice[str(invoice_id)].update(by_customer[held_by])
     in_batch = set(cases["invoice_id"].astype(str))
     held = {i: codes for i, codes in by_invoice.items() if i in in_batch}
     quarantined = pd.DataFrame(
@@ -160,6 +164,40 @@ def _check_reference(
         unexpected_ids=tuple(
             tuple(None if pd.isna(v) else str(v) for v in row)
             for row in ids.itertuples(index=False, name=None)
+        ),
+    )
+
+
+def _company_of(frames: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Each contact's company (`handover.run.debtors`): a failing row of the company holds
+    back the contacts' cases too."""
+    customers = frames.get("customers")
+    if customers is None or PARENT not in customers:
+        return {}
+    contacts = customers[customers[PARENT].notna()]
+    return dict(zip(contacts["customer_id"], contacts[PARENT], strict=True))
+
+
+def _check_companies(frames: Mapping[str, pd.DataFrame]) -> tuple[ExpectationOutcome, ...]:
+    """Contacts whose company is a consumer or a contact itself (`invalid_company`, by the
+    contact's id): the debtor of their cases is unclear. An unknown company is a reference."""
+    customers = frames.get("customers")
+    if customers is None or PARENT not in customers:
+        return ()
+    parents = customers.set_index("customer_id")
+    named = customers[customers[PARENT].notna() & customers[PARENT].isin(parents.index)]
+    company = parents.reindex(named[PARENT].to_numpy())
+    bad = named[(company["kind"].to_numpy() != "business") | company[PARENT].notna().to_numpy()]
+    return (
+        ExpectationOutcome(
+            table="customers",
+            expectation="parent_customer_id names a business that is no contact itself",
+            column=PARENT,
+            success=bad.empty,
+            unexpected_count=len(bad),
+            reason="invalid_company",
+            id_columns=("customer_id",),
+            unexpected_ids=tuple((str(c),) for c in bad["customer_id"]),
         ),
     )
 

@@ -23,6 +23,7 @@ from handover.run.source_rules import (
     COLUMNS,
     KINDS,
     MAJOR_UNIT_FLOORS,
+    OPTIONAL_COLUMNS,
     OPTIONAL_TABLES,
     RECALL_COLUMNS,
     Finding,
@@ -41,6 +42,8 @@ class TableCheck:
     rows: int | None  # None: not counted (the table could not be queried yet)
     findings: tuple[Finding, ...] = ()
     conversions: tuple[str, ...] = ()
+    # What is legal but likely wrong in a mapping (`source check` only): never stops a run.
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -130,11 +133,22 @@ def scopes(
         case_ids = "SELECT value FROM json_each(:case_ids)"
         case_customers = "SELECT value FROM json_each(:case_customers)"
 
+    # The cases' customers and the companies they are contacts of (`handover.run.debtors`):
+    # facts on a company hold back its contacts' cases.
+    parent = reads.get(("customers", "parent_customer_id"), "NULL")  # NULL: not checked yet
+    debtors = case_customers
+    if parent != "NULL":
+        debtors = (
+            f"{case_customers} UNION SELECT {parent} FROM customers "
+            f"WHERE {expr('customers', 'customer_id')} IN ({case_customers}) "
+            f"AND {parent} IS NOT NULL"
+        )
+
     def of_cases(table: str) -> str:
         return f"{expr(table, 'invoice_id')} IN ({case_ids})"
 
-    def of_customers(table: str) -> str:
-        return f"{expr(table, 'customer_id')} IN ({case_customers})"
+    def of_customers(table: str, customers: str = debtors) -> str:
+        return f"{expr(table, 'customer_id')} IN ({customers})"
 
     return {
         "invoices": cases,
@@ -144,7 +158,8 @@ def scopes(
         "disputes": of_cases("disputes"),
         "installment_plans": of_cases("installment_plans"),
         "customer_flags": of_customers("customer_flags"),
-        "consents": of_customers("consents"),
+        # Consent is the contact's own: their e-mail address and phone number are what leaves.
+        "consents": of_customers("consents", case_customers),
         "holds": f"{of_cases('holds')} OR {of_customers('holds')}",
         "unallocated_payments": of_customers("unallocated_payments"),
     }
@@ -201,7 +216,7 @@ class Plan:
             or (
                 self.kinds[table] != "missing"
                 and table in self.usable
-                and all(c in self.declared[table] for c in wanted)
+                and all(c in self.declared[table] or (table, c) in OPTIONAL_COLUMNS for c in wanted)
                 and not any(sql.refused for sql in self.described[table].values())
             )
             for table, wanted in self.columns.items()
@@ -272,6 +287,12 @@ def plan(
         for table, types in declared.items()
     }
     reads = {(t, c): sql.read for t, found in described.items() for c, sql in found.items()}
+    # An optional column the shop lacks is read as NULL in every row.
+    reads |= {
+        (t, c): "NULL"
+        for t, c in OPTIONAL_COLUMNS
+        if t in declared and c in columns.get(t, ()) and c not in declared[t]
+    }
     params: dict[str, Any] = {"as_of": as_of}
     cases = None
     if invoice_ids is not None:
@@ -318,7 +339,56 @@ def check(
         for table in columns
         if table in planned.usable
     }
-    return planned.report(counted, minor_units_confirmed=minor_units_confirmed)
+    report = planned.report(counted, minor_units_confirmed=minor_units_confirmed)
+    if not report.ok:
+        return report
+    warned = _warnings(conn, planned)
+    tables = tuple(replace(t, warnings=warned.get(t.table, ())) for t in report.tables)
+    return replace(report, tables=tables)
+
+
+# Below these, a pattern is as likely chance as a mapping's mistake.
+_MIN_DUNNING_DAYS = 3
+_MIN_CONSUMERS = 10
+
+
+def _warnings(conn: sa.Connection, planned: Plan) -> dict[str, tuple[str, ...]]:
+    """Warnings on a contract that holds: a dunning event's time that looks like the dunning
+    run's rather than the letter's, and consumers of whom no birth date is known."""
+    warned: dict[str, tuple[str, ...]] = {}
+    sent = planned.read("dunning_events", "sent_at")
+    if planned.dialect == "sqlite":
+        day, midnight = f"substr({sent}, 1, 10)", f"substr({sent}, 12, 8) IN ('', '00:00:00')"
+    else:
+        day, midnight = f"CAST({sent} AS date)", f"CAST({sent} AS time) = '00:00:00'"
+    query, bound = statement(
+        f"SELECT COUNT(*), SUM(CASE WHEN times > 1 THEN 1 ELSE 0 END), SUM(midnight) "
+        f"FROM (SELECT COUNT(DISTINCT {sent}) AS times, "
+        f"SUM(CASE WHEN {midnight} THEN 1 ELSE 0 END) AS midnight, COUNT(*) AS events "
+        f"FROM dunning_events WHERE {planned.where['dunning_events']} GROUP BY {day}) AS days "
+        "WHERE events > 1",
+        planned.params,
+    )
+    days, varied, at_midnight = conn.execute(query, bound).one()
+    if days >= _MIN_DUNNING_DAYS and not varied and not at_midnight:
+        warned["dunning_events"] = (
+            f"on each of the {days} days with several dunning events, every event has the "
+            "same time: is sent_at the dunning run's time rather than when the letter left? "
+            "sent_at is when it left (a date is enough): the notice period counts from it",
+        )
+    born, kind = planned.read("customers", "date_of_birth"), planned.read("customers", "kind")
+    query, bound = statement(
+        f"SELECT COUNT(*), COUNT({born}) FROM customers "
+        f"WHERE ({planned.where['customers']}) AND {kind} = 'consumer'",
+        planned.params,
+    )
+    consumers, known = conn.execute(query, bound).one()
+    if consumers >= _MIN_CONSUMERS and not known:
+        warned["customers"] = (
+            f"none of the {consumers} consumers has a date_of_birth, so rule 8 (minor on the "
+            "order date) never holds a case back: deliver the birth dates the shop has",
+        )
+    return warned
 
 
 def _describe(
@@ -372,7 +442,7 @@ def _check_table(
     minor_units_confirmed: bool,
 ) -> TableCheck:
     findings = []
-    missing = [c for c in wanted if c not in declared]
+    missing = [c for c in wanted if c not in declared and (table, c) not in OPTIONAL_COLUMNS]
     if missing:
         findings.append(
             Finding(

@@ -49,6 +49,7 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "city",
         "country",
         "language",
+        "parent_customer_id",
     ),
     "payments": ("invoice_id", "amount_cents"),
     "dunning_events": ("invoice_id", "kind", "sent_at", "fee_cents", "announces_handover"),
@@ -62,6 +63,8 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
 # Tables a shop may not have at all: a run reads an absent one as empty. A shop that has one
 # delivers it whole, like any other table.
 OPTIONAL_TABLES = frozenset({"unallocated_payments"})
+# Columns a shop may not have: a run reads an absent one as NULL in every row.
+OPTIONAL_COLUMNS = frozenset({("customers", "parent_customer_id")})
 # When each fact arose: a recall or update names the day it took effect (`agency_recall_v1`'s
 # effective_date). Read only for the cases at an agency, by `extract.extract_invoices`.
 FACT_TIMES: Mapping[str, tuple[str, ...]] = {
@@ -81,6 +84,7 @@ _KINDS: dict[Kind, tuple[str, ...]] = {
         "invoices.invoice_id",
         "invoices.customer_id",
         "customers.customer_id",
+        "customers.parent_customer_id",
         "payments.invoice_id",
         "dunning_events.invoice_id",
         "disputes.invoice_id",

@@ -76,6 +76,21 @@ def test_the_demo_shop_is_ok_and_exits_0(workspace):
     assert done.stderr == "" and elapsed < 10
 
 
+def test_a_mapping_that_looks_wrong_is_warned_about_without_failing(workspace):
+    check = ("source", "check", "--config", str(workspace.config), "--as-of", workspace.today)
+    done = handover(*check)
+    assert "warn:" not in done.stdout  # the demo shop looks right
+    # The dunning run's time instead of when the letter left; no birth dates delivered.
+    workspace.shop.view("dunning_events", sent_at="substr(sent_at, 1, 10) || ' 03:00:00'")
+    workspace.shop.view("customers", date_of_birth="NULL")
+    done = handover(*check)
+    assert done.returncode == 0, done.stdout + done.stderr
+    warnings = [line.strip() for line in done.stdout.splitlines() if "warn:" in line]
+    assert len(warnings) == 2, done.stdout
+    assert "every event has the same time: is sent_at the dunning run's time" in warnings[1]
+    assert "consumers has a date_of_birth, so rule 8" in warnings[0]
+
+
 def test_an_optional_table_may_be_absent_a_required_one_not(workspace):
     check = ("source", "check", "--config", str(workspace.config), "--as-of", workspace.today)
     workspace.shop.execute("DROP TABLE unallocated_payments")

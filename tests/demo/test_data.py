@@ -22,6 +22,7 @@ import pytest
 
 from handover.demo.data import DDL_PATH, DemoSummary, generate
 from handover.errors import HandoverError
+from handover.run.source_rules import OPTIONAL_TABLES
 
 TODAY = dt.date(2026, 6, 15)
 TABLES = (
@@ -196,7 +197,10 @@ def test_all_contract_tables_with_the_ddls_columns(
         indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
         assert sorted(rows(db, indexes)) == sorted(rows(reference, indexes))
     names = rows(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    assert sorted(name for (name,) in names) == sorted(TABLES)
+    # The optional tables are there, empty: the demo shop has no unallocated money.
+    assert sorted(name for (name,) in names) == sorted(TABLES + tuple(OPTIONAL_TABLES))
+    for table in OPTIONAL_TABLES:
+        assert scalar(db, f"SELECT COUNT(*) FROM {table}") == 0, table
     summary = shop[1]
     for table in TABLES:
         assert scalar(db, f"SELECT COUNT(*) FROM {table}") == getattr(summary, table) > 0, table

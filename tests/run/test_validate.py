@@ -56,6 +56,7 @@ def source_frames() -> dict[str, pd.DataFrame]:
                 "city": ["Dresden", "Wien"],
                 "country": ["DE", "AT"],
                 "language": ["de", "de"],
+                "parent_customer_id": [None, None],
             }
         ),
         "payments": pd.DataFrame(
