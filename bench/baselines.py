@@ -152,7 +152,12 @@ def _sftp(home: Home, drops: list[tuple[str, Path, str]], sftp: str, sshd: Sshd)
 def _pandas(home: Home, as_of: dt.date, disagreements: list[str]) -> list[Baseline]:
     """Both suites as plain pandas, on the frames the run validated (rebuilt here)."""
     config = load_config(home.config)
-    frames = extract.extract(config.source_url, as_of)
+    frames = extract.extract(
+        config.source_url,
+        as_of,
+        minor_units_confirmed=config.confirm_minor_units,
+        dunning_levels=config.dunning_levels,
+    )
     gx_source = quarantine(frames, "source", max_share=None)
     start = time.perf_counter()
     ours = pandas_suite.quarantine(frames, "source")

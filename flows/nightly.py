@@ -68,7 +68,10 @@ def _transient_only(task: Any, task_run: Any, state: Any) -> bool:
 @scrubbed
 def extract(config: Config, as_of: dt.date) -> dict[str, pd.DataFrame]:
     return source.extract(
-        config.source_url, as_of, minor_units_confirmed=config.confirm_minor_units
+        config.source_url,
+        as_of,
+        minor_units_confirmed=config.confirm_minor_units,
+        dunning_levels=config.dunning_levels,
     )
 
 

@@ -42,7 +42,11 @@ class Recalled:
 @scrubbed
 def extract_open(config: Config, invoice_ids: list[str], as_of: dt.date) -> dict[str, pd.DataFrame]:
     return source.extract_invoices(
-        config.source_url, invoice_ids, as_of, minor_units_confirmed=config.confirm_minor_units
+        config.source_url,
+        invoice_ids,
+        as_of,
+        minor_units_confirmed=config.confirm_minor_units,
+        dunning_levels=config.dunning_levels,
     )
 
 

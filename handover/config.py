@@ -17,6 +17,7 @@ import tomllib
 import types
 import typing
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from handover.config_schema import (
     ComplianceTable,
     ConfigFile,
     DeliveryTable,
+    DunningLevel,
     KeysTable,
     RetentionTable,
     ReturnsTable,
@@ -172,6 +174,8 @@ class Config:
     source_url: str
     # Amounts that look like major units are the shop's real minor units (`[source]`).
     confirm_minor_units: bool
+    # The shop's dunning levels and what each is (`[source.dunning_levels]`); empty: none.
+    dunning_levels: Mapping[str, DunningLevel]
     state_url: str
     key_dir: Path
     outbox: Path
@@ -280,6 +284,7 @@ def _resolve(path: Path, file: ConfigFile) -> Config:
         support_contact=file.shop.support_contact,
         source_url=_sqlite_relative(file.source.url, base),
         confirm_minor_units=file.source.confirm_minor_units,
+        dunning_levels=types.MappingProxyType(dict(file.source.dunning_levels)),
         state_url=_sqlite_relative(file.state.url, base),
         key_dir=base / file.paths.key_dir,
         outbox=base / file.paths.outbox,

@@ -169,6 +169,15 @@ class ShopTable(Table):
     """Whom debtors should ask at the shop; goes into every manifest for the agency. Required."""
 
 
+class DunningLevel(Table):
+    kind: Literal["reminder", "dunning", "final_notice"]
+    """What a letter of this level is: a reminder (Zahlungserinnerung), a Mahnung, or a final
+    notice. Required."""
+    announces_handover: bool | None = None
+    """Whether every letter of this level announces the handover to an agency; unset: as the
+    view's announces_handover column says, letter by letter."""
+
+
 class SourceTable(Table):
     url: Text
     """SQLAlchemy URL of the shop database (tables or views as in schemas/shop_source.sql);
@@ -176,6 +185,12 @@ class SourceTable(Table):
     confirm_minor_units: bool = False
     """A run stops where most amounts look like euros rather than cents (most invoices below
     10.00, or most payments or fees below 1.00); true confirms they really are cents."""
+    dunning_levels: dict[Annotated[str, AfterValidator(_not_blank)], DunningLevel] = {}
+    """The shop's own dunning levels, as the view's `dunning_events.kind` delivers them (a
+    level number, say), each with what it is: `"1" = { kind = "reminder" }`. Unset: the view
+    delivers the contract's kinds. Set: a level not listed holds its invoice back
+    (invalid_dunning_event), and where every level says announces_handover, the view need not
+    deliver that column."""
 
 
 class StateTable(Table):

@@ -97,7 +97,9 @@ CREATE TABLE dunning_events (
     invoice_id         TEXT NOT NULL REFERENCES invoices (invoice_id),
     kind               TEXT NOT NULL     -- 'reminder' (Zahlungserinnerung), 'dunning' (Mahnung),
                        CHECK (kind IN ('reminder', 'dunning', 'final_notice')),  -- 'final_notice'
-    sent_at            TIMESTAMP NOT NULL,  -- UTC; its Europe/Berlin date is what counts
+    sent_at            TIMESTAMP NOT NULL,  -- when the letter or e-mail LEFT (not when a dunning
+                                            -- run created it); UTC, a date is enough; its
+                                            -- Europe/Berlin date is what counts
     channel            TEXT NOT NULL     -- 'email' or 'letter'
                        CHECK (channel IN ('email', 'letter')),
     fee_cents          INTEGER,          -- dunning fee charged with this event; NULL = none

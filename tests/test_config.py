@@ -379,3 +379,23 @@ def test_a_private_key_pasted_as_signing_key_is_never_echoed(tmp_path):
     found = "".join(problems(path))
     assert "agencies.inkasso-nord.returns.signing_key: is not an OpenSSH" in found
     assert secret[:30] not in found
+
+
+def test_dunning_levels_are_read_and_an_unknown_kind_is_named(tmp_path):
+    levels = '\n[source.dunning_levels]\n"1" = { kind = "reminder" }\n'
+    levels += '"3" = { kind = "final_notice", announces_handover = true }\n'
+    path = edited(tmp_path, "[source]", "[source]", append=levels)
+    config = load_config(path)
+    assert {
+        name: (level.kind, level.announces_handover)
+        for name, level in config.dunning_levels.items()
+    } == {
+        "1": ("reminder", None),
+        "3": ("final_notice", True),
+    }
+    assert load_config(EXAMPLE).dunning_levels == {}
+    path = edited(
+        tmp_path, "[source]", "[source]", append=levels.replace('"reminder"', '"remider"')
+    )
+    (problem,) = problems(path)
+    assert "source.dunning_levels.1.kind" in problem and "reminder" in problem

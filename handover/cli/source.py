@@ -35,7 +35,12 @@ def cmd_source_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     day = check_as_of(dt.date.fromisoformat(args.as_of)) if args.as_of else today_berlin()
-    report = check_source(config.source_url, day, minor_units_confirmed=config.confirm_minor_units)
+    report = check_source(
+        config.source_url,
+        day,
+        minor_units_confirmed=config.confirm_minor_units,
+        dunning_levels=config.dunning_levels,
+    )
     print(f"Shop database of {args.config}, the rows a run on {day.isoformat()} reads:")
     width = max(len(t.table) for t in report.tables)
     for table in report.tables:

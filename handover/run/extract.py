@@ -10,6 +10,7 @@ PostgreSQL (tables or views with the contract's names) both work.
 from __future__ import annotations
 
 import datetime as dt
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,8 +18,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from handover.config_schema import DunningLevel
 from handover.errors import SourceError
 from handover.run import source_contract
+from handover.run.dunning_levels import ANNOUNCES, announced_by_levels, read_levels
 from handover.run.source_contract import ContractReport, Plan
 from handover.run.source_db import create_engine
 from handover.run.source_rules import CASE_DATES, CODES, COLUMNS, KINDS, RECALL_COLUMNS
@@ -26,23 +29,29 @@ from handover.run.source_rules import CASE_DATES, CODES, COLUMNS, KINDS, RECALL_
 _BOOLEAN_COLUMNS = {c for c, kind in KINDS.items() if kind == "flag"}
 _NULLABLE_INT_COLUMNS = {("dunning_events", "fee_cents")}
 _AMOUNT_COLUMNS = {c for c, kind in KINDS.items() if kind == "amount"} - _NULLABLE_INT_COLUMNS
+_NO_LEVELS: Mapping[str, DunningLevel] = types.MappingProxyType({})
 # Dates whose unreadable values become NaT for the source suite to quarantine (invalid_date);
 # any other unreadable date or timestamp stops the run.
 _COERCED_DATES = {("invoices", c) for c in CASE_DATES}
 
 
 def extract(
-    source_url: str, as_of: dt.date, *, minor_units_confirmed: bool = False
+    source_url: str,
+    as_of: dt.date,
+    *,
+    minor_units_confirmed: bool = False,
+    dunning_levels: Mapping[str, DunningLevel] = _NO_LEVELS,
 ) -> dict[str, pd.DataFrame]:
     """Read the cases due before `as_of` and their facts, one DataFrame per contract table.
 
     The contract is checked first (`source_contract.check`): a view that delivers a wrong type
     stops the run with a message naming it and its column before a row is read.
+    `dunning_levels` (`[source.dunning_levels]`): the view's dunning kinds are the shop's levels.
     """
     engine = create_engine(source_url)
     try:
         with engine.connect() as conn:
-            return _checked_read(conn, as_of, COLUMNS, None, minor_units_confirmed)
+            return _checked_read(conn, as_of, COLUMNS, None, minor_units_confirmed, dunning_levels)
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None
     finally:
@@ -55,6 +64,7 @@ def extract_invoices(
     as_of: dt.date,
     *,
     minor_units_confirmed: bool = False,
+    dunning_levels: Mapping[str, DunningLevel] = _NO_LEVELS,
 ) -> dict[str, pd.DataFrame]:
     """The facts of the invoices `invoice_ids`, whatever their status or due date, in one read.
 
@@ -66,7 +76,9 @@ def extract_invoices(
     engine = create_engine(source_url)
     try:
         with engine.connect() as conn:
-            return _checked_read(conn, as_of, RECALL_COLUMNS, invoice_ids, minor_units_confirmed)
+            return _checked_read(
+                conn, as_of, RECALL_COLUMNS, invoice_ids, minor_units_confirmed, dunning_levels
+            )
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None
     finally:
@@ -74,7 +86,11 @@ def extract_invoices(
 
 
 def check_source(
-    source_url: str, as_of: dt.date, *, minor_units_confirmed: bool = False
+    source_url: str,
+    as_of: dt.date,
+    *,
+    minor_units_confirmed: bool = False,
+    dunning_levels: Mapping[str, DunningLevel] = _NO_LEVELS,
 ) -> ContractReport:
     """The contract check alone, as `handover source check` runs it: counts, no rows.
 
@@ -89,6 +105,7 @@ def check_source(
                 as_of,
                 minor_units_confirmed=minor_units_confirmed,
                 columns=RECALL_COLUMNS,
+                optional=_optional(dunning_levels),
             )
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None
@@ -129,6 +146,7 @@ def _checked_read(
     columns: Mapping[str, tuple[str, ...]],
     invoice_ids: Sequence[str] | None,
     minor_units_confirmed: bool,
+    levels: Mapping[str, DunningLevel],
 ) -> dict[str, pd.DataFrame]:
     """The tables of `columns`, the contract checked on exactly the rows read.
 
@@ -138,7 +156,10 @@ def _checked_read(
     When the catalog already finds something, or a read fails, the check runs alone first and
     then the reads, so what stops the run is named as `handover source check` names it.
     """
-    planned = source_contract.plan(conn, as_of, columns=columns, invoice_ids=invoice_ids)
+    optional = _optional(levels)
+    planned = source_contract.plan(
+        conn, as_of, columns=columns, invoice_ids=invoice_ids, optional=optional
+    )
     if planned.countable():
         frames: dict[str, pd.DataFrame] = {}
         counted: dict[str, source_contract.Counted] = {}
@@ -152,7 +173,7 @@ def _checked_read(
                 if table == "invoices" and planned.dialect == "sqlite":
                     planned = planned.listing(frame)
                 try:  # at once, so the text of a table's dates is not kept while others read
-                    frames[table] = _convert(frame, table, columns[table])
+                    frames[table] = _convert(_levels(frame, table, levels), table, columns[table])
                 except SourceError as exc:
                     unconvertible = unconvertible or exc
         except sa.exc.DBAPIError:
@@ -168,14 +189,26 @@ def _checked_read(
         minor_units_confirmed=minor_units_confirmed,
         columns=columns,
         invoice_ids=invoice_ids,
+        optional=optional,
     )
     report.raise_if_broken()
     return {
         table: _absent(table, columns[table])
         if report.kind(table) == "absent"
-        else _read(conn, report, table, columns[table])
+        else _read(conn, report, table, columns[table], levels)
         for table in columns
     }
+
+
+def _optional(levels: Mapping[str, DunningLevel]) -> frozenset[tuple[str, str]]:
+    """The columns the configuration makes optional: the notice flag where levels say it."""
+    if announced_by_levels(levels):
+        return frozenset({("dunning_events", ANNOUNCES)})
+    return frozenset()
+
+
+def _levels(frame: pd.DataFrame, table: str, levels: Mapping[str, DunningLevel]) -> pd.DataFrame:
+    return read_levels(frame, levels) if table == "dunning_events" else frame
 
 
 def _absent(table: str, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -227,14 +260,18 @@ def _fetch(conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> pd.DataF
 
 
 def _read(
-    conn: sa.Connection, report: ContractReport, table: str, columns: tuple[str, ...]
+    conn: sa.Connection,
+    report: ContractReport,
+    table: str,
+    columns: tuple[str, ...],
+    levels: Mapping[str, DunningLevel],
 ) -> pd.DataFrame:
     """The rows of `table` the contract check counted, each column read as it was checked."""
     try:
         frame = _fetch(conn, select_sql(report, table, columns), report.params)
     except sa.exc.DBAPIError as exc:
         raise _unreadable(report.kind(table), table, columns, exc) from None
-    return _convert(frame, table, columns)
+    return _convert(_levels(frame, table, levels), table, columns)
 
 
 def _convert(frame: pd.DataFrame, table: str, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -206,6 +206,8 @@ class Plan:
     where: Mapping[str, str]
     params: Mapping[str, Any]
     usable: frozenset[str]  # the tables whose rows can be selected
+    # The columns that may be missing (read as NULL): OPTIONAL_COLUMNS and the configuration's.
+    optional: frozenset[tuple[str, str]] = OPTIONAL_COLUMNS
 
     def countable(self) -> bool:
         """True when the catalog finds nothing: every table and column there, none refused,
@@ -216,7 +218,7 @@ class Plan:
             or (
                 self.kinds[table] != "missing"
                 and table in self.usable
-                and all(c in self.declared[table] or (table, c) in OPTIONAL_COLUMNS for c in wanted)
+                and all(c in self.declared[table] or (table, c) in self.optional for c in wanted)
                 and not any(sql.refused for sql in self.described[table].values())
             )
             for table, wanted in self.columns.items()
@@ -255,6 +257,7 @@ class Plan:
                 self.columns[table],
                 counted.get(table),
                 minor_units_confirmed,
+                self.optional,
             )
             if self.kinds[table] not in ("missing", "absent")
             else _missing(table, self.kinds[table])
@@ -271,9 +274,11 @@ def plan(
     *,
     columns: Mapping[str, tuple[str, ...]] = COLUMNS,
     invoice_ids: Sequence[str] | None = None,
+    optional: frozenset[tuple[str, str]] = frozenset(),
 ) -> Plan:
     """What a check of `columns` on `as_of` (or of `invoice_ids`) reads and probes: the catalog
-    only, no row."""
+    only, no row. `optional` adds columns that may be missing to `OPTIONAL_COLUMNS`."""
+    optional = OPTIONAL_COLUMNS | optional
     inspector = sa.inspect(conn)
     views = set(inspector.get_view_names())
     present = set(inspector.get_table_names()) | views
@@ -290,7 +295,7 @@ def plan(
     # An optional column the shop lacks is read as NULL in every row.
     reads |= {
         (t, c): "NULL"
-        for t, c in OPTIONAL_COLUMNS
+        for t, c in optional
         if t in declared and c in columns.get(t, ()) and c not in declared[t]
     }
     params: dict[str, Any] = {"as_of": as_of}
@@ -309,6 +314,7 @@ def plan(
         where=scopes(reads, cases, dialect=conn.dialect.name),
         params=params,
         usable=frozenset(t for t in columns if t in present and usable(t)),
+        optional=optional,
     )
 
 
@@ -319,14 +325,16 @@ def check(
     minor_units_confirmed: bool = False,
     columns: Mapping[str, tuple[str, ...]] = COLUMNS,
     invoice_ids: Sequence[str] | None = None,
+    optional: frozenset[tuple[str, str]] = frozenset(),
 ) -> ContractReport:
     """Check every table, column and type a run on `as_of` reads; nothing is read but counts.
 
     `minor_units_confirmed` (`[source] confirm_minor_units`) accepts amounts that look like euros.
     `columns` is what is read per table; with `invoice_ids`, the rows are those of these
     invoices (whatever their status or due date) instead of the cases due before `as_of`.
+    `optional`: columns that may be missing besides `OPTIONAL_COLUMNS`.
     """
-    planned = plan(conn, as_of, columns=columns, invoice_ids=invoice_ids)
+    planned = plan(conn, as_of, columns=columns, invoice_ids=invoice_ids, optional=optional)
     counted = {
         table: _count(
             conn,
@@ -440,9 +448,10 @@ def _check_table(
     wanted: tuple[str, ...],
     counted: Counted | None,
     minor_units_confirmed: bool,
+    optional: frozenset[tuple[str, str]],
 ) -> TableCheck:
     findings = []
-    missing = [c for c in wanted if c not in declared and (table, c) not in OPTIONAL_COLUMNS]
+    missing = [c for c in wanted if c not in declared and (table, c) not in optional]
     if missing:
         findings.append(
             Finding(

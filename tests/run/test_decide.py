@@ -319,6 +319,18 @@ def test_rule17_without_the_optional_table_nothing_is_held(shop):
     assert not decision.cases["unallocated_payment"].any()
 
 
+# What a shop need not invent (README, "Less to invent")
+
+
+def test_a_consumer_with_one_name_field_is_complete(tmp_path):
+    shop = Shop(tmp_path / "s.db").customer(first_name=None, last_name="Jürgen Müller").invoice()
+    assert reasons(shop.decide()) == set()
+
+
+def test_a_dispute_that_is_only_an_open_flag_holds_the_case_back(shop):
+    assert "disputed" in reasons(shop.invoice().dispute("I1", None, None).decide())
+
+
 def test_all_failing_reasons_are_reported(shop):
     shop.invoice(dunned=False).payment("I1", 4500).plan("I1", "active").flag("C1", "insolvency")
     assert reasons(shop.decide()) == {
