@@ -154,7 +154,9 @@ CREATE TABLE holds (
     reason      TEXT NOT NULL,           -- free text; never read by handover
     set_by      TEXT NOT NULL,           -- staff member; never read by handover
     set_at      TIMESTAMP NOT NULL,      -- UTC
-    expires_at  TIMESTAMP,               -- UTC; NULL = until lifted
+    expires_at  TIMESTAMP,               -- UTC; NULL = until lifted. OPTIONAL column
+    held_until  DATE,                    -- OPTIONAL: the hold's last day (inclusive, Berlin),
+                                         -- for shops that keep a date; NULL = no such day
     CHECK (invoice_id IS NOT NULL OR customer_id IS NOT NULL)
 );
 

@@ -297,10 +297,13 @@ def _incomplete(cases: pd.DataFrame) -> pd.Series:
 
 
 def holds_in_force(holds: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.DataFrame:
-    """The holds in force: those that did not expire by the start of `as_of` (Europe/Berlin)."""
+    """The holds in force: those that did not expire by the start of `as_of` (Europe/Berlin)
+    and whose last day (`held_until`, inclusive) is not before `as_of`."""
     expires = holds["expires_at"].dt.tz_localize("UTC").dt.tz_convert("Europe/Berlin")
     start_of_as_of = as_of_day.tz_localize("Europe/Berlin")
-    return holds[holds["expires_at"].isna() | (expires > start_of_as_of)]
+    not_expired = holds["expires_at"].isna() | (expires > start_of_as_of)
+    not_over = holds["held_until"].isna() | (holds["held_until"] >= as_of_day)
+    return holds[not_expired & not_over]
 
 
 def _on_hold(holds: pd.DataFrame, cases: pd.DataFrame, as_of_day: pd.Timestamp) -> pd.Series:

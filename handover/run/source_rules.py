@@ -57,14 +57,20 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
     "installment_plans": ("invoice_id", "status"),
     "customer_flags": ("customer_id", "flag", "cleared_at"),
     "consents": ("customer_id", "purpose", "granted", "recorded_at", "source"),
-    "holds": ("invoice_id", "customer_id", "expires_at"),
+    "holds": ("invoice_id", "customer_id", "expires_at", "held_until"),
     "unallocated_payments": ("customer_id", "amount_cents", "received_at", "allocated_at"),
 }
 # Tables a shop may not have at all: a run reads an absent one as empty. A shop that has one
 # delivers it whole, like any other table.
 OPTIONAL_TABLES = frozenset({"unallocated_payments"})
 # Columns a shop may not have: a run reads an absent one as NULL in every row.
-OPTIONAL_COLUMNS = frozenset({("customers", "parent_customer_id")})
+OPTIONAL_COLUMNS = frozenset(
+    {
+        ("customers", "parent_customer_id"),
+        ("holds", "expires_at"),
+        ("holds", "held_until"),
+    }
+)
 # When each fact arose: a recall or update names the day it took effect (`agency_recall_v1`'s
 # effective_date). Read only for the cases at an agency, by `extract.extract_invoices`.
 FACT_TIMES: Mapping[str, tuple[str, ...]] = {
@@ -100,6 +106,7 @@ _KINDS: dict[Kind, tuple[str, ...]] = {
         "invoices.issued_at",
         "invoices.due_date",
         "customers.date_of_birth",
+        "holds.held_until",
     ),
     "timestamp": (
         "dunning_events.sent_at",

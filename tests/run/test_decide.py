@@ -331,6 +331,24 @@ def test_a_dispute_that_is_only_an_open_flag_holds_the_case_back(shop):
     assert "disputed" in reasons(shop.invoice().dispute("I1", None, None).decide())
 
 
+@pytest.mark.parametrize(
+    ("held_until", "held"),
+    [("2026-06-15", True), ("2026-06-14", False), ("2026-07-01", True)],  # as_of 2026-06-15
+)
+def test_rule13_a_hold_ends_after_its_inclusive_last_day(shop, held_until, held):
+    shop.invoice().hold(invoice_id="I1", held_until=held_until)
+    assert ("on_hold" in reasons(shop.decide())) is held
+
+
+def test_rule13_a_shop_that_keeps_holds_without_expiry_columns(shop):
+    shop.invoice().hold(customer_id="C1")
+    shop.db.executescript(
+        "ALTER TABLE holds RENAME TO shop_holds;"
+        "CREATE VIEW holds AS SELECT hold_id, invoice_id, customer_id FROM shop_holds;"
+    )
+    assert "on_hold" in reasons(shop.decide())
+
+
 def test_all_failing_reasons_are_reported(shop):
     shop.invoice(dunned=False).payment("I1", 4500).plan("I1", "active").flag("C1", "insolvency")
     assert reasons(shop.decide()) == {

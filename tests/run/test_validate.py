@@ -91,7 +91,12 @@ def source_frames() -> dict[str, pd.DataFrame]:
             }
         ),
         "holds": pd.DataFrame(
-            {"invoice_id": [None], "customer_id": ["cus-2"], "expires_at": _ts(None)}
+            {
+                "invoice_id": [None],
+                "customer_id": ["cus-2"],
+                "expires_at": _ts(None),
+                "held_until": _ts(None),
+            }
         ),
         "unallocated_payments": pd.DataFrame(
             {

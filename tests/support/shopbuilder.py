@@ -171,6 +171,7 @@ class Shop:
         invoice_id: str | None = None,
         customer_id: str | None = None,
         expires_at: str | None = None,
+        held_until: str | None = None,
     ) -> Shop:
         self._insert(
             "holds",
@@ -182,6 +183,7 @@ class Shop:
                 "set_by": "support",
                 "set_at": "2026-04-04 09:00:00",
                 "expires_at": expires_at,
+                "held_until": held_until,
             },
         )
         return self
