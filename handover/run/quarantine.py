@@ -102,7 +102,7 @@ def quarantine(
     if not any(o.raised or not o.success for o in report.outcomes if o.reason is None):
         # Columns and dtypes are sound, so the references can be looked up.
         references = tuple(_check_reference(frames, r, layout) for r in layout.references)
-        companies = _check_companies(frames) if suite == "source" else ()
+        companies = check_companies(frames) if suite == "source" else ()
         report = ValidationReport(suite=suite, outcomes=report.outcomes + references + companies)
     row_level = [o for o in report.failures() if _row_level(o)]
     table_level = [o for o in report.failures() if not _row_level(o)]
@@ -178,7 +178,7 @@ def _company_of(frames: Mapping[str, pd.DataFrame]) -> dict[str, str]:
     return dict(zip(contacts["customer_id"], contacts[PARENT], strict=True))
 
 
-def _check_companies(frames: Mapping[str, pd.DataFrame]) -> tuple[ExpectationOutcome, ...]:
+def check_companies(frames: Mapping[str, pd.DataFrame]) -> tuple[ExpectationOutcome, ...]:
     """Contacts whose company is a consumer or a contact itself (`invalid_company`, by the
     contact's id): the debtor of their cases is unclear. An unknown company is a reference."""
     customers = frames.get("customers")

@@ -103,7 +103,7 @@ def test_explain_json(ws: Workspace):
     ]
     handed = run_json(ws, "explain", "I1", "--json")
     assert handed["latest"]["eligible"] is True and handed["latest"]["reasons"] == []
-    assert [r["number"] for r in handed["latest"]["rules"]] == list(range(1, 17))
+    assert [r["number"] for r in handed["latest"]["rules"]] == list(range(1, 18))
     assert all(r["ok"] for r in handed["latest"]["rules"])
     (drop,) = handed["drops"]
     assert drop["drop_id"] == ws.drop and drop["agency"] == "nord"
