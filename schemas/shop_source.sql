@@ -70,6 +70,21 @@ CREATE TABLE invoices (
                    CHECK (status IN ('open', 'paid', 'cancelled', 'written_off'))
 );
 
+-- OPTIONAL (absent: read as empty): the instalments of an invoice the debtor may pay in parts
+-- (Odoo: the payment terms' lines). Each instalment due before as_of is a case of its own: its
+-- own due date, dunning, default, notice, limitation and open amount; the agency gets the
+-- invoice number with the instalment's number, 1, 2, … by due date (agency_case_v1_1). The
+-- amounts add up to the invoice's amount_cents; an invoice id with '#' cannot have instalments
+-- (the case key is invoice_id#instalment_id). Otherwise the invoice is held back
+-- (invalid_instalment). An invoice without rows here is one case, as before.
+CREATE TABLE invoice_instalments (
+    instalment_id TEXT PRIMARY KEY,
+    invoice_id    TEXT NOT NULL REFERENCES invoices (invoice_id),
+    due_date      DATE NOT NULL,         -- when this instalment is due; rules 3, 4, 9 count here
+    amount_cents  INTEGER NOT NULL       -- this instalment's principal, in minor units
+                  CHECK (amount_cents >= 0)
+);
+
 -- Line items. Never read by handover: purchase history can reveal health data (CJEU C-21/23).
 CREATE TABLE invoice_lines (
     invoice_id       TEXT NOT NULL REFERENCES invoices (invoice_id),
@@ -88,7 +103,10 @@ CREATE TABLE payments (
     paid_at      TIMESTAMP NOT NULL,     -- UTC
     amount_cents INTEGER NOT NULL,       -- negative = refund or charge-back
     method       TEXT NOT NULL,          -- e.g. 'sepa_debit', 'card', 'paypal'; never leaves
-    iban         TEXT                    -- payer's IBAN where known; never read
+    iban         TEXT,                   -- payer's IBAN where known; never read
+    -- OPTIONAL: the instalment (invoice_instalments) the payment was made for; NULL = on the
+    -- invoice, paying its instalments oldest-due first (§ 366 (2) BGB)
+    instalment_id TEXT REFERENCES invoice_instalments (instalment_id)
 );
 
 -- Reminders and dunning letters the shop sent (rule 4, default date, fees).
@@ -103,7 +121,10 @@ CREATE TABLE dunning_events (
     channel            TEXT NOT NULL     -- 'email' or 'letter'
                        CHECK (channel IN ('email', 'letter')),
     fee_cents          INTEGER,          -- dunning fee charged with this event; NULL = none
-    announces_handover BOOLEAN NOT NULL  -- the letter announced the handover to an agency
+    announces_handover BOOLEAN NOT NULL, -- the letter announced the handover to an agency
+    -- OPTIONAL: the instalment (invoice_instalments) the letter dunned; NULL = the whole
+    -- invoice, which counts for every instalment due before it was sent (its fee once)
+    instalment_id      TEXT REFERENCES invoice_instalments (instalment_id)
 );
 
 -- Disputes raised by the debtor (rule 5).
@@ -183,3 +204,4 @@ CREATE INDEX consents_customer ON consents (customer_id);
 CREATE INDEX holds_invoice ON holds (invoice_id);
 CREATE INDEX holds_customer ON holds (customer_id);
 CREATE INDEX unallocated_payments_customer ON unallocated_payments (customer_id);
+CREATE INDEX invoice_instalments_invoice ON invoice_instalments (invoice_id, due_date);

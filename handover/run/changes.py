@@ -43,6 +43,7 @@ from handover.recall_contract import (
 from handover.run.debtors import debtors
 from handover.run.decide import EXCLUDING_OUTCOMES, PROTECTED_FLAGS, holds_in_force, standing
 from handover.run.facts import berlin_day, case_facts
+from handover.run.instalments import per_instalment
 from redaction.rows.digest import digests
 from redaction.rows.policy import CONSENTED_COLUMNS, allowed_rows, consent_in_force
 
@@ -148,6 +149,7 @@ class _Cases:
         key: PseudonymKey,
     ) -> None:
         base = _numbers(open_cases)
+        frames = per_instalment(frames, as_of)  # cases at an agency may be instalments
         self.base, self.frames, self.agencies, self.key = base, frames, agencies, key
         self.legacy = base["digest_key"].isna()  # handed over before recalls: no baseline
         _check_key(base[~self.legacy], key)

@@ -1,6 +1,8 @@
 """The legal preconditions of a handover, applied to whole DataFrames.
 
-A case is an invoice with status 'open' and a due date before `as_of` (a Europe/Berlin date).
+A case is an invoice with status 'open' and a due date before `as_of` (a Europe/Berlin date), or
+an instalment due before then of an open invoice (`handover.run.instalments`), keyed
+`<invoice_id>#<instalment_id>`.
 State facts (payments, disputes, plans, flags, holds) count as they stand at extraction; time
 rules (3, 4, 8, 9) are measured at `as_of`. A case is eligible only if every rule holds; a case
 that is not gets all of its failing reason codes, so support can explain the decision.
@@ -23,6 +25,7 @@ from handover.config import Agency, Rules
 from handover.errors import EligibilityError
 from handover.run.debtors import debtors, of_customers
 from handover.run.facts import case_facts
+from handover.run.instalments import per_instalment
 from handover.run.rules import REASON_CODES, RULES, Rule  # noqa: F401 (re-exported)
 
 PROTECTED_FLAGS = ("deceased", "insolvency", "hardship")
@@ -33,8 +36,9 @@ EXCLUDING_OUTCOMES = ("claim_withdrawn", "partially_upheld")
 class Decision:
     """The outcome for every case: facts, customer fields, and one failure column per rule.
 
-    `cases` is indexed by invoice_id; its columns are the facts of `handover.run.facts`, the
-    customer's fields, and a boolean column per reason code (True = the rule failed).
+    `cases` is indexed by invoice_id (an instalment's case key); its columns are the facts of
+    `handover.run.facts`, the customer's fields, and a boolean column per reason code (True =
+    the rule failed).
     """
 
     as_of: dt.date
@@ -103,6 +107,7 @@ def decide(
     `agency` column: the agency the case is routed to, or None.
     """
     check_as_of(as_of)
+    frames = per_instalment(frames, as_of)
     customers = debtors(frames["customers"])
     handed_over = pd.Index(list(handed_over))
     facts_by_notice_days: dict[int, pd.DataFrame] = {}

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from handover.config_schema import DunningLevel
 from handover.errors import SourceError
-from handover.run import source_contract
+from handover.run import instalments, source_contract
 from handover.run.dunning_levels import ANNOUNCES, announced_by_levels, read_levels
 from handover.run.source_contract import ContractReport, Plan
 from handover.run.source_db import create_engine
@@ -32,7 +32,7 @@ _AMOUNT_COLUMNS = {c for c, kind in KINDS.items() if kind == "amount"} - _NULLAB
 _NO_LEVELS: Mapping[str, DunningLevel] = types.MappingProxyType({})
 # Dates whose unreadable values become NaT for the source suite to quarantine (invalid_date);
 # any other unreadable date or timestamp stops the run.
-_COERCED_DATES = {("invoices", c) for c in CASE_DATES}
+_COERCED_DATES = {("invoices", c) for c in CASE_DATES} | {("invoice_instalments", "due_date")}
 
 
 def extract(
@@ -66,7 +66,10 @@ def extract_invoices(
     minor_units_confirmed: bool = False,
     dunning_levels: Mapping[str, DunningLevel] = _NO_LEVELS,
 ) -> dict[str, pd.DataFrame]:
-    """The facts of the invoices `invoice_ids`, whatever their status or due date, in one read.
+    """The facts of the cases `invoice_ids`, whatever their status or due date, in one read.
+
+    A case key of an instalment (`handover.run.instalments`) reads its invoice and all of the
+    invoice's instalments.
 
     What the comparison of the cases at an agency with the shop's facts needs: the tables of
     `extract`, each limited to these invoices and their customers, plus when each fact arose
@@ -77,7 +80,12 @@ def extract_invoices(
     try:
         with engine.connect() as conn:
             return _checked_read(
-                conn, as_of, RECALL_COLUMNS, invoice_ids, minor_units_confirmed, dunning_levels
+                conn,
+                as_of,
+                RECALL_COLUMNS,
+                instalments.invoice_ids(invoice_ids),
+                minor_units_confirmed,
+                dunning_levels,
             )
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None

@@ -13,6 +13,8 @@ import datetime as dt
 import pandas as pd
 
 BERLIN = "Europe/Berlin"
+# The number of an instalment case (`handover.run.instalments`); not a column otherwise.
+NUMBER = "instalment_number"
 NOTICE_KINDS = ("dunning", "final_notice")
 
 
@@ -27,12 +29,12 @@ def case_facts(frames: dict[str, pd.DataFrame], as_of: dt.date, notice_days: int
 
     Columns: customer_id, invoice_number, order_date, issued_at, due_date, currency,
     principal_cents, paid_cents, open_cents, default_date, dunning_fees_cents,
-    last_dunning_date, handover_notice_date.
+    last_dunning_date, handover_notice_date; and instalment_number where the shop has
+    instalments (`handover.run.instalments.per_instalment` made the cases).
     """
     invoices = frames["invoices"].set_index("invoice_id")
-    facts = invoices[
-        ["customer_id", "invoice_number", "order_date", "issued_at", "due_date", "currency"]
-    ].copy()
+    columns = ["customer_id", "invoice_number", "order_date", "issued_at", "due_date", "currency"]
+    facts = invoices[[*columns, *([NUMBER] if NUMBER in invoices else [])]].copy()
     facts["principal_cents"] = invoices["amount_cents"].astype("int64")
     # sort=False: sorting the string keys is O(n log n) and nothing needs their order.
     paid = frames["payments"].groupby("invoice_id", sort=False)["amount_cents"].sum()

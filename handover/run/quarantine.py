@@ -25,6 +25,7 @@ import pandas as pd
 from handover.errors import ValidationFailed
 from handover.run import validate
 from handover.run.debtors import PARENT
+from handover.run.instalments import check_instalments
 from handover.run.validate import ExpectationOutcome, Reference, SuiteLayout, ValidationReport
 
 DEFAULT_MAX_SHARE = 0.05
@@ -102,8 +103,12 @@ def quarantine(
     if not any(o.raised or not o.success for o in report.outcomes if o.reason is None):
         # Columns and dtypes are sound, so the references can be looked up.
         references = tuple(_check_reference(frames, r, layout) for r in layout.references)
-        companies = check_companies(frames) if suite == "source" else ()
-        report = ValidationReport(suite=suite, outcomes=report.outcomes + references + companies)
+        # What no expectation can say row by row: whose debtor, which instalments.
+        pandas_checks = (
+            (*check_companies(frames), *check_instalments(frames)) if suite == "source" else ()
+        )
+        outcomes = report.outcomes + references + pandas_checks
+        report = ValidationReport(suite=suite, outcomes=outcomes)
     row_level = [o for o in report.failures() if _row_level(o)]
     table_level = [o for o in report.failures() if not _row_level(o)]
     if table_level:

@@ -122,11 +122,21 @@ def scopes(
         return reads.get((table, column), column)
 
     due = expr("invoices", "due_date")
+    # An invoice paid in instalments is a case once its first instalment is due, whatever the
+    # invoice's own due date (Odoo: the last instalment's) says (`handover.run.instalments`).
+    instalment_due = ""
+    if ("invoice_instalments", "invoice_id") in reads:
+        instalment_due = (
+            f" OR {expr('invoices', 'invoice_id')} IN (SELECT "
+            f"{expr('invoice_instalments', 'invoice_id')} FROM invoice_instalments WHERE "
+            f"{expr('invoice_instalments', 'due_date')} < :as_of)"
+        )
     if cases is None and dialect == "sqlite" and due == source_sql.sqlite_date("due_date"):
         # The same condition, without reading every open invoice's due date as a date.
-        cases = f"status = 'open' AND {source_sql.sqlite_due_before('due_date', ':as_of')}"
+        due_before = source_sql.sqlite_due_before("due_date", ":as_of")
+        cases = f"status = 'open' AND ({due_before}{instalment_due})"
     elif cases is None:
-        cases = f"status = 'open' AND ({due} < :as_of OR {due} IS NULL)"
+        cases = f"status = 'open' AND ({due} < :as_of OR {due} IS NULL{instalment_due})"
     case_ids = f"SELECT {expr('invoices', 'invoice_id')} FROM invoices WHERE {cases}"
     case_customers = f"SELECT {expr('invoices', 'customer_id')} FROM invoices WHERE {cases}"
     if listed:
@@ -162,6 +172,7 @@ def scopes(
         "consents": of_customers("consents", case_customers),
         "holds": f"{of_cases('holds')} OR {of_customers('holds')}",
         "unallocated_payments": of_customers("unallocated_payments"),
+        "invoice_instalments": of_cases("invoice_instalments"),
     }
 
 

@@ -51,24 +51,34 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "language",
         "parent_customer_id",
     ),
-    "payments": ("invoice_id", "amount_cents"),
-    "dunning_events": ("invoice_id", "kind", "sent_at", "fee_cents", "announces_handover"),
+    "payments": ("invoice_id", "amount_cents", "instalment_id"),
+    "dunning_events": (
+        "invoice_id",
+        "kind",
+        "sent_at",
+        "fee_cents",
+        "announces_handover",
+        "instalment_id",
+    ),
     "disputes": ("invoice_id", "resolved_at", "outcome"),
     "installment_plans": ("invoice_id", "status"),
     "customer_flags": ("customer_id", "flag", "cleared_at"),
     "consents": ("customer_id", "purpose", "granted", "recorded_at", "source"),
     "holds": ("invoice_id", "customer_id", "expires_at", "held_until"),
     "unallocated_payments": ("customer_id", "amount_cents", "received_at", "allocated_at"),
+    "invoice_instalments": ("instalment_id", "invoice_id", "due_date", "amount_cents"),
 }
 # Tables a shop may not have at all: a run reads an absent one as empty. A shop that has one
 # delivers it whole, like any other table.
-OPTIONAL_TABLES = frozenset({"unallocated_payments"})
+OPTIONAL_TABLES = frozenset({"unallocated_payments", "invoice_instalments"})
 # Columns a shop may not have: a run reads an absent one as NULL in every row.
 OPTIONAL_COLUMNS = frozenset(
     {
         ("customers", "parent_customer_id"),
         ("holds", "expires_at"),
         ("holds", "held_until"),
+        ("payments", "instalment_id"),
+        ("dunning_events", "instalment_id"),
     }
 )
 # When each fact arose: a recall or update names the day it took effect (`agency_recall_v1`'s
@@ -100,6 +110,10 @@ _KINDS: dict[Kind, tuple[str, ...]] = {
         "holds.invoice_id",
         "holds.customer_id",
         "unallocated_payments.customer_id",
+        "invoice_instalments.instalment_id",
+        "invoice_instalments.invoice_id",
+        "payments.instalment_id",
+        "dunning_events.instalment_id",
     ),
     "date": (
         "invoices.order_date",
@@ -107,6 +121,7 @@ _KINDS: dict[Kind, tuple[str, ...]] = {
         "invoices.due_date",
         "customers.date_of_birth",
         "holds.held_until",
+        "invoice_instalments.due_date",
     ),
     "timestamp": (
         "dunning_events.sent_at",
@@ -123,6 +138,7 @@ _KINDS: dict[Kind, tuple[str, ...]] = {
         "payments.amount_cents",
         "dunning_events.fee_cents",
         "unallocated_payments.amount_cents",
+        "invoice_instalments.amount_cents",
     ),
     "flag": ("dunning_events.announces_handover", "consents.granted"),
 }
@@ -158,6 +174,7 @@ MAJOR_UNIT_FLOORS: Mapping[tuple[str, str], int] = {
     ("invoices", "amount_cents"): 1000,
     ("payments", "amount_cents"): 100,
     ("unallocated_payments", "amount_cents"): 100,
+    ("invoice_instalments", "amount_cents"): 100,
     ("dunning_events", "fee_cents"): 100,
 }
 MIN_POSITIVE = 10

@@ -45,6 +45,7 @@ def shops(postgres_server: PostgresServer, tmp_path_factory) -> Shops:
     path = tmp_path_factory.mktemp("pg-source") / "shop.db"
     summary = data.generate(path, customers=300, seed=7)
     _add_unallocated_money(path)
+    _add_instalments(path)
     url = postgres_server.create_database()
     rows = postgres_shop(path, url)
     return Shops(f"sqlite:///{path}", url, summary.today, rows)
@@ -68,6 +69,28 @@ def _add_unallocated_money(path: Path) -> None:
                 ("U3", customers[2], 4000, "2026-01-12 09:00:00", "2026-01-13 10:30:00"),
             ],
         )
+    db.close()
+
+
+def _add_instalments(path: Path) -> None:
+    """The demo shop has none: two open invoices in two instalments each, a payment and a
+    dunning event that name one."""
+    with sqlite3.connect(path) as db:
+        invoices = db.execute(
+            "SELECT invoice_id, due_date, amount_cents FROM invoices WHERE status = 'open' "
+            "ORDER BY invoice_id LIMIT 2"
+        ).fetchall()
+        for n, (invoice_id, due, amount) in enumerate(invoices):
+            db.executemany(
+                "INSERT INTO invoice_instalments VALUES (?, ?, ?, ?)",
+                [
+                    (f"T{n}a", invoice_id, due, amount // 2),
+                    (f"T{n}b", invoice_id, "2026-12-31", amount - amount // 2),
+                ],
+            )
+        first = invoices[0][0]
+        db.execute("UPDATE payments SET instalment_id = 'T0a' WHERE invoice_id = ?", (first,))
+        db.execute("UPDATE dunning_events SET instalment_id = 'T0b' WHERE invoice_id = ?", (first,))
     db.close()
 
 

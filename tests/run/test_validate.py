@@ -63,6 +63,7 @@ def source_frames() -> dict[str, pd.DataFrame]:
             {
                 "invoice_id": ["inv-1", "inv-2"],
                 "amount_cents": pd.Series([2_000, -500], dtype="int64"),  # -500: a refund
+                "instalment_id": ["ins-1", None],
             }
         ),
         "dunning_events": pd.DataFrame(
@@ -72,6 +73,7 @@ def source_frames() -> dict[str, pd.DataFrame]:
                 "sent_at": _ts("2024-03-20 08:00:00", "2024-04-02 08:00:00"),
                 "fee_cents": pd.Series([None, 250], dtype="Int64"),
                 "announces_handover": [False, True],
+                "instalment_id": [None, "ins-1"],
             }
         ),
         "disputes": pd.DataFrame(
@@ -104,6 +106,14 @@ def source_frames() -> dict[str, pd.DataFrame]:
                 "amount_cents": pd.Series([1_500], dtype="int64"),
                 "received_at": _ts("2024-04-01"),
                 "allocated_at": _ts("2024-04-03"),
+            }
+        ),
+        "invoice_instalments": pd.DataFrame(
+            {
+                "instalment_id": ["ins-1", "ins-2"],
+                "invoice_id": ["inv-1", "inv-1"],
+                "due_date": _ts("2024-03-15", "2024-04-15"),
+                "amount_cents": pd.Series([6_000, 6_000], dtype="int64"),
             }
         ),
     }

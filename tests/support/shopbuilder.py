@@ -99,10 +99,12 @@ class Shop:
         *,
         announces: bool = True,
         fee: int | None = None,
+        instalment: str | None = None,
     ) -> Shop:
         self._insert(
             "dunning_events",
             {
+                "instalment_id": instalment,
                 "event_id": f"E{next(self._ids)}",
                 "invoice_id": invoice_id,
                 "kind": kind,
@@ -114,10 +116,18 @@ class Shop:
         )
         return self
 
-    def payment(self, invoice_id: str, amount: int, paid_at: str = "2026-03-20 12:00:00") -> Shop:
+    def payment(
+        self,
+        invoice_id: str,
+        amount: int,
+        paid_at: str = "2026-03-20 12:00:00",
+        *,
+        instalment: str | None = None,
+    ) -> Shop:
         self._insert(
             "payments",
             {
+                "instalment_id": instalment,
                 "payment_id": f"P{next(self._ids)}",
                 "invoice_id": invoice_id,
                 "paid_at": paid_at,
@@ -203,6 +213,18 @@ class Shop:
                 "amount_cents": amount,
                 "received_at": received_at,
                 "allocated_at": allocated_at,
+            },
+        )
+        return self
+
+    def instalment(self, invoice_id: str, instalment_id: str, due_date: str, amount: int) -> Shop:
+        self._insert(
+            "invoice_instalments",
+            {
+                "instalment_id": instalment_id,
+                "invoice_id": invoice_id,
+                "due_date": due_date,
+                "amount_cents": amount,
             },
         )
         return self
