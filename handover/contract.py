@@ -3,6 +3,10 @@
 The JSON Schema of one row is `schemas/agency_case_v1.json`; this module is its counterpart in
 code. The CSV is UTF-8 with a header, RFC 4180 quoting and CRLF line ends; an empty cell means the
 policy does not allow the value, or consent for it is missing.
+
+Minor version 1.1 (`schemas/agency_case_v1_1.json`) adds one last column, `instalment_number`,
+for a drop that holds an instalment of an invoice (`handover.run.instalments`); every other drop
+stays v1, byte for byte. Rows say which they are by carrying the column or not (`version_of`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,16 @@ COLUMNS: tuple[str, ...] = (
     "last_dunning_date",
     "handover_notice_date",
 )
+
+# agency_case_v1_1: the v1 columns, then the number of the instalment a row claims (empty for a
+# whole invoice). A number the run counts, not shop data: the policy has no say over it.
+INSTALMENTS_VERSION = "agency_case_v1_1"
+INSTALMENT_COLUMN = "instalment_number"
+COLUMNS_V1_1: tuple[str, ...] = (*COLUMNS, INSTALMENT_COLUMN)
+VERSIONS: dict[str, tuple[str, ...]] = {
+    SCHEMA_VERSION: COLUMNS,
+    INSTALMENTS_VERSION: COLUMNS_V1_1,
+}
 
 # Without these an agency cannot identify the debtor or the claim, nor tell the debtor what
 # § 13a RDG demands; a policy must allow them. Only first_name, email, phone and
@@ -115,19 +129,34 @@ LENGTH_LIMITS: dict[str, int] = {
     "email": MAX_EMAIL_LENGTH,
 }
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "agency_case_v1.json"
+SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMA_PATH = SCHEMAS_DIR / "agency_case_v1.json"
 
 
 @cache
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of one row (`schemas/agency_case_v1.json`)."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def json_schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
+    """The JSON Schema of one row of `version` (`schemas/<version>.json`)."""
+    if version not in VERSIONS:
+        raise ValueError(f"unknown contract version {version!r}")
+    return json.loads((SCHEMAS_DIR / f"{version}.json").read_text(encoding="utf-8"))
+
+
+def version_of(rows: pd.DataFrame) -> str:
+    """The contract `rows` follow: v1.1 when they carry `instalment_number`, else v1."""
+    return INSTALMENTS_VERSION if INSTALMENT_COLUMN in rows.columns else SCHEMA_VERSION
+
+
+def columns_of(rows: pd.DataFrame) -> tuple[str, ...]:
+    """The contract columns of `rows`, in contract order (`version_of`)."""
+    return VERSIONS[version_of(rows)]
 
 
 def to_csv_bytes(rows: pd.DataFrame) -> bytes:
-    """Write `rows` (exactly the v1 columns) as RFC 4180 CSV with CRLF, in memory."""
-    if tuple(rows.columns) != COLUMNS:
-        raise ValueError("rows must have exactly the agency_case_v1 columns in contract order")
+    """Write `rows` (exactly the columns of v1 or v1.1) as RFC 4180 CSV with CRLF, in memory."""
+    if tuple(rows.columns) not in VERSIONS.values():
+        raise ValueError(
+            "rows must have exactly the agency_case_v1 (or _v1_1) columns in contract order"
+        )
     return csv_bytes(rows)
 
 
@@ -205,8 +234,8 @@ def _csv_module_bytes(rows: pd.DataFrame) -> bytes:
 def read_csv_rows(data: bytes) -> list[dict[str, str]]:
     """Parse a drop's CSV back into rows of strings (for the agency side and tests)."""
     reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise ValueError("the CSV header is not the agency_case_v1 header")
+    if tuple(reader.fieldnames or ()) not in VERSIONS.values():
+        raise ValueError("the CSV header is not the agency_case_v1 (or _v1_1) header")
     return list(reader)
 
 
@@ -214,8 +243,9 @@ def columns_sent(rows: pd.DataFrame) -> pd.Series:
     """Per row, the comma-separated names of the columns that carry a value (for the audit)."""
     import pandas as pd
 
-    present = rows[list(COLUMNS)].notna() & (rows[list(COLUMNS)] != "")
-    return present.dot(pd.Index(COLUMNS) + ",").str.rstrip(",")
+    columns = list(columns_of(rows))
+    present = rows[columns].notna() & (rows[columns] != "")
+    return present.dot(pd.Index(columns) + ",").str.rstrip(",")
 
 
 def for_validation(rows: pd.DataFrame) -> pd.DataFrame:
@@ -223,7 +253,8 @@ def for_validation(rows: pd.DataFrame) -> pd.DataFrame:
 
     The invoice id lets GX name a failing row without its values (quarantine); it is never a
     column of the drop. GX has no arithmetic expectation, so the outgoing suite checks the
-    derived sum_check_cents (principal − paid − open, expected 0).
+    derived sum_check_cents (principal − paid − open, expected 0). The suite checks the v1
+    columns: v1.1's instalment_number is a number the run counted, not shop data.
     """
     check = rows["principal_cents"] - rows["paid_cents"] - rows["open_cents"]
     frame = rows[list(COLUMNS)].rename_axis("invoice_id").reset_index()

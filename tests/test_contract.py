@@ -12,15 +12,19 @@ from jsonschema import Draft202012Validator
 from handover.contract import (
     CENTS_COLUMNS,
     COLUMNS,
+    COLUMNS_V1_1,
     DATE_COLUMNS,
     FORMULA_PREFIXES,
     FREE_TEXT_COLUMNS,
+    INSTALMENTS_VERSION,
     LENGTH_LIMITS,
     PERSONAL_COLUMNS,
     REQUIRED_COLUMNS,
+    SCHEMA_VERSION,
     json_schema,
     read_csv_rows,
     to_csv_bytes,
+    version_of,
 )
 from handover.run.validate import SUITES_DIR
 
@@ -345,3 +349,39 @@ def test_csv_of_other_types_and_no_rows_is_what_the_csv_module_writes() -> None:
     }
     for name, frame in variants.items():
         assert to_csv_bytes(frame) == _csv_module(frame), name
+
+
+# agency_case_v1_1: v1 and one more column, for drops with an instalment.
+
+
+def test_v1_1_is_v1_with_the_instalment_number_last() -> None:
+    v1, v1_1 = json_schema(), json_schema(INSTALMENTS_VERSION)
+    Draft202012Validator.check_schema(v1_1)
+    assert v1_1["$id"].endswith("/agency_case_v1_1.json")
+    assert tuple(v1_1["properties"]) == tuple(v1_1["required"]) == COLUMNS_V1_1
+    assert (*COLUMNS, "instalment_number") == COLUMNS_V1_1
+    for name in COLUMNS:  # every v1 rule is the same; only descriptions may say more
+        rule = {k: v for k, v in v1_1["properties"][name].items() if k != "description"}
+        assert rule == {k: v for k, v in v1["properties"][name].items() if k != "description"}
+    assert v1_1["allOf"] == v1["allOf"] and v1_1["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("1", True), ("12", True), ("", True), ("0", False), ("01", False), ("1.0", False)],
+)
+def test_v1_1_instalment_numbers(number: str, valid: bool) -> None:
+    checker = Draft202012Validator(json_schema(INSTALMENTS_VERSION))
+    row = {**CONSUMER_ROW, "instalment_number": number}
+    assert checker.is_valid(row) is valid
+    assert not checker.is_valid(CONSUMER_ROW)  # a v1 row lacks the column
+
+
+def test_rows_say_their_version_and_both_are_written_and_read() -> None:
+    v1 = pd.DataFrame([CONSUMER_ROW])
+    v1_1 = v1.assign(instalment_number="2")
+    assert (version_of(v1), version_of(v1_1)) == (SCHEMA_VERSION, INSTALMENTS_VERSION)
+    assert read_csv_rows(to_csv_bytes(v1_1)) == [{**CONSUMER_ROW, "instalment_number": "2"}]
+    assert read_csv_rows(to_csv_bytes(v1)) == [CONSUMER_ROW]
+    with pytest.raises(ValueError):
+        to_csv_bytes(v1.assign(extra="x"))

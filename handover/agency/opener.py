@@ -7,10 +7,11 @@ drops (`<out>/opened-drops.jsonl`) already names its id, check that the drop is 
 check the payload's size and SHA-256, decrypt it (strict age header check first) into a hidden
 temporary file of the output folder, validate every row against the contract the signed
 manifest names in `schema_version` (`schemas/agency_case_v1.json` for a handover drop,
-`schemas/agency_recall_v1.json` for a recall/update drop; any other is refused), and only then
-give it its name `<drop_id>.csv`, record it in the register, move the drop's three
-files to `processed/` (never replacing a file there) and leave the shop a receipt
-`<drop_id>.received` next to them. A refused drop leaves nothing behind and stays in the inbox.
+`schemas/agency_case_v1_1.json` for one with instalments, `schemas/agency_recall_v1.json` for a
+recall/update drop; any other is refused), and only then give it its name `<drop_id>.csv`,
+record it in the register, move the drop's three files to `processed/` (never replacing a file
+there) and leave the shop a receipt `<drop_id>.received` next to them. A refused drop leaves
+nothing behind and stays in the inbox.
 
 An audit head the shop leaves after a drop (`<drop_id>.audit-head.json`) is moved to
 `processed/` once its drop is in the register; it is never read. Other files are left alone.
@@ -40,7 +41,7 @@ from pyrage import x25519
 from handover import contract, recall_contract
 from handover.agency.inbox import MISSING, REGULAR, Inbox, describe, not_regular, open_inbox
 from handover.agency.register import Opened, Register, receipt_name, utc_now
-from handover.contract import COLUMNS, FORMULA_PREFIXES, json_schema
+from handover.contract import FORMULA_PREFIXES, json_schema
 from handover.crypto import agecheck
 from handover.crypto.envelope import (
     HEAD_SUFFIX,
@@ -463,9 +464,11 @@ class _HashingReader:
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def _validator(version: str) -> Draft202012Validator:
     # The format checker makes "format": "date" refuse impossible dates such as 2024-02-30.
-    return Draft202012Validator(json_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        json_schema(version), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def _why(error: ValidationError, value: str | None) -> str:
@@ -478,15 +481,20 @@ def _why(error: ValidationError, value: str | None) -> str:
     return ""
 
 
-def _case_problem(row: dict[str, str]) -> str | None:
-    error = next(iter(_validator().iter_errors(row)), None)
-    if error is None:
-        return None
-    column = str(error.path[0]) if error.path else "(row)"
-    return (
-        f"column {column} breaks the schema rule '{error.validator}' of agency_case_v1"
-        f"{_why(error, row.get(column))}"
-    )
+def _case_problem(version: str) -> Callable[[dict[str, str]], str | None]:
+    """What a row of `version` (v1 or v1.1) breaks, quoting no value."""
+
+    def problem(row: dict[str, str]) -> str | None:
+        error = next(iter(_validator(version).iter_errors(row)), None)
+        if error is None:
+            return None
+        column = str(error.path[0]) if error.path else "(row)"
+        return (
+            f"column {column} breaks the schema rule '{error.validator}' of {version}"
+            f"{_why(error, row.get(column))}"
+        )
+
+    return problem
 
 
 def _recall_problem(row: dict[str, str]) -> str | None:
@@ -495,9 +503,10 @@ def _recall_problem(row: dict[str, str]) -> str | None:
 
 
 CONTRACTS: dict[str, Contract] = {
-    contract.SCHEMA_VERSION: Contract(
-        contract.SCHEMA_VERSION, COLUMNS, "case_count", "cases", _case_problem
-    ),
+    **{
+        version: Contract(version, columns, "case_count", "cases", _case_problem(version))
+        for version, columns in contract.VERSIONS.items()
+    },
     recall_contract.SCHEMA_VERSION: Contract(
         recall_contract.SCHEMA_VERSION,
         recall_contract.COLUMNS,

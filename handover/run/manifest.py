@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from handover import __version__
-from handover.contract import CENTS_COLUMNS, SCHEMA_VERSION
+from handover.contract import CENTS_COLUMNS, version_of
 from handover.recall_contract import SCHEMA_VERSION as RECALL_SCHEMA_VERSION
 
 
@@ -43,7 +43,7 @@ def build_manifest(
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "case_count": len(rows),
         "sums": per_currency,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": version_of(rows),
         "policy": {"version": policy_version, "sha256": policy_hash},
         "shop": {"name": shop_name, "support_contact": support_contact},
         "generator": f"handover {__version__}",

@@ -79,7 +79,7 @@ def plaintext(
         policy_version=config.policy_version,
         policy_hash=config.policy_hash(agency),
     )
-    return Plaintext(contract.to_csv_bytes(rows[list(contract.COLUMNS)]), manifest)
+    return Plaintext(contract.to_csv_bytes(rows[list(contract.columns_of(rows))]), manifest)
 
 
 def seal_rows(

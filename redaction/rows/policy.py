@@ -1,6 +1,7 @@
 """Minimisation: turn eligible cases into agency rows that carry only what the policy allows.
 
-Every row has the 26 columns of `agency_case_v1`. A column outside the agency's allow-list is
+Every row has the 26 columns of `agency_case_v1`, and the instalment's number where a case is
+an instalment (`agency_case_v1_1`). A column outside the agency's allow-list is
 empty in every row; `email` and `phone` are empty unless the consent in force for that channel is
 granted. Internal ids become `case_ref`; invoice lines, payment details, notes and flags are
 never read here, so they cannot leave. Phones leave in E.164 or not at all (`phones.py`); free
@@ -14,7 +15,14 @@ import string
 import pandas as pd
 
 from handover.config import Agency
-from handover.contract import CENTS_COLUMNS, COLUMNS, DATE_COLUMNS
+from handover.contract import (
+    CENTS_COLUMNS,
+    COLUMNS,
+    COLUMNS_V1_1,
+    DATE_COLUMNS,
+    INSTALMENT_COLUMN,
+)
+from handover.run.facts import NUMBER
 from redaction.rows.csv_injection import FREE_TEXT_COLUMNS, neutralise
 from redaction.rows.phones import to_e164
 from redaction.rows.pseudonym import case_refs
@@ -86,7 +94,13 @@ def allowed_rows(
     for column in DATE_COLUMNS:
         rows[column] = _iso(rows[column])
 
-    rows = rows[list(COLUMNS)]
+    columns = COLUMNS
+    numbers = cases.get(NUMBER)
+    if numbers is not None and numbers.notna().any():  # a drop with an instalment: v1.1
+        text = numbers.astype("Int64").astype("string").astype(object)
+        rows[INSTALMENT_COLUMN] = text.where(numbers.notna(), None)
+        columns = COLUMNS_V1_1
+    rows = rows[list(columns)]
     not_allowed = [c for c in COLUMNS if c not in agency.columns]
     rows[not_allowed] = None
     return rows
