@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from handover.errors import ValidationFailed
+from handover.run.instalments import check_instalments
 from handover.run.quarantine import check_companies
 from handover.run.validate import SUITES_DIR, ValidationReport
 
@@ -98,14 +99,14 @@ def quarantine(frames: Mapping[str, pd.DataFrame], suite: str) -> Quarantined:
         outcomes.append(Outcome(table, "reference", not bad.any(), int(bad.sum())))
         if bad.any():
             failing.append((table, reference["quarantine"], frames[table].loc[bad, row_ids[table]]))
-    if suite == "source":  # the company check is pandas already: the same function
-        for company in check_companies(frames):
+    if suite == "source":  # the company and instalment checks are pandas already: the same
+        for checked in (*check_companies(frames), *check_instalments(frames)):
             outcomes.append(
-                Outcome(company.table, "company", company.success, company.unexpected_count)
+                Outcome(checked.table, "pandas", checked.success, checked.unexpected_count)
             )
-            if not company.success:
-                ids = pd.DataFrame(list(company.unexpected_ids), columns=list(company.id_columns))
-                failing.append((company.table, str(company.reason), ids))
+            if not checked.success:
+                ids = pd.DataFrame(list(checked.unexpected_ids), columns=list(checked.id_columns))
+                failing.append((checked.table, str(checked.reason), ids))
     return _hold_back(frames, meta["cases"], failing, tuple(outcomes))
 
 

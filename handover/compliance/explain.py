@@ -20,7 +20,7 @@ from typing import Any
 from handover.config import Config
 from handover.errors import UnknownId
 from handover.ledger.store import StateStore
-from handover.run import lookup
+from handover.run import case_keys, lookup
 from handover.run.rules import RULES
 
 _LISTED = 10  # ids named in a message at most
@@ -43,7 +43,12 @@ def resolve_invoice(config: Config, store: StateStore, text: str) -> Resolved:
     candidates = sorted(by_id | set(found.by_number))
     if len(candidates) == 1:
         (invoice_id,) = candidates
-        return Resolved(invoice_id, invoice_id not in by_id, bool(found.by_id or found.by_number))
+        in_shop = bool(found.by_id or found.by_number)
+        if recorded and not in_shop and case_keys.SEPARATOR in text:
+            # An instalment's case: the shop knows its invoice, not the key.
+            of_invoice = lookup.find_invoices(config.source_url, case_keys.invoice_of(text))
+            in_shop = bool(of_invoice.by_id)
+        return Resolved(invoice_id, invoice_id not in by_id, in_shop)
     if not candidates:
         raise UnknownId(
             f"invoice {text!r} is unknown: no invoice has this id or invoice number in table "
@@ -79,6 +84,7 @@ class Explanation:
     at_agency: dict[str, Any] | None = None  # where it is now: agency, drop_id
     returns: tuple[dict[str, Any], ...] = ()  # what the agencies reported, oldest first
     review: dict[str, Any] | None = None  # on review, or released; None: never on review
+    instalments: tuple[str, ...] = ()  # the case keys of its instalments, if it has them
 
 
 def explanation(config: Config, invoice: str) -> Explanation:
@@ -97,6 +103,7 @@ def explanation(config: Config, invoice: str) -> Explanation:
         store.at_agency(invoice_id),
         tuple(store.return_events_of(invoice_id)),
         store.review_of(invoice_id),
+        tuple(store.instalment_cases(invoice_id)),
     )
 
 
@@ -189,6 +196,7 @@ def as_dict(found: Explanation) -> dict[str, Any]:
             for r in found.returns
         ],
         "review": _review(found.review),
+        "instalment_cases": list(found.instalments),
     }
 
 
@@ -268,6 +276,12 @@ def _account(found: Explanation) -> list[str]:
         f"Held back by validation in run {q['run_id']} ({q['suite']} data): {q['reasons']}"
         for q in found.quarantined
     ]
+    if not history and found.instalments:
+        return [
+            f"Invoice {invoice_id} is paid in instalments: each instalment is a case of its "
+            f"own ({_listed(found.instalments)}). Run `handover explain "
+            f"{found.instalments[0]}` (and so on) for each."
+        ]
     if not history:
         return (
             held

@@ -70,6 +70,7 @@ from handover.ledger.database import (
     write_transaction,
 )
 from handover.returns.contract import CLOSING_EVENTS, PAYMENT_EVENTS, REVIEW_EVENTS
+from handover.run import case_keys
 
 if TYPE_CHECKING:  # only a run passes DataFrames: reading the store needs no pandas
     import pandas as pd
@@ -1175,6 +1176,19 @@ class StateStore:
         an agency reported about it (a review hold outlives the rest, see `retention`)."""
         tables = (decision_changes, quarantine, handovers, recall_cases, return_events, reviews)
         return self._any(*(sa.exists().where(t.c.invoice_id == invoice_id) for t in tables))
+
+    def instalment_cases(self, invoice_id: str) -> list[str]:
+        """The case keys of the instalments of `invoice_id` a run decided on
+        (`handover.run.case_keys`), sorted."""
+        prefix = invoice_id + case_keys.SEPARATOR
+        query = (
+            sa.select(decision_changes.c.invoice_id)
+            .where(decision_changes.c.invoice_id.startswith(prefix, autoescape=True))
+            .distinct()
+            .order_by(decision_changes.c.invoice_id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def knows_customer(self, customer_id: str) -> bool:
         """Whether a drop or the consent log holds a case of the customer `customer_id`.

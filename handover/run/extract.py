@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from handover.config_schema import DunningLevel
 from handover.errors import SourceError
-from handover.run import instalments, source_contract
+from handover.run import source_contract
+from handover.run.case_keys import invoice_ids as case_invoice_ids
 from handover.run.dunning_levels import ANNOUNCES, announced_by_levels, read_levels
 from handover.run.source_contract import ContractReport, Plan
 from handover.run.source_db import create_engine
@@ -83,7 +84,7 @@ def extract_invoices(
                 conn,
                 as_of,
                 RECALL_COLUMNS,
-                instalments.invoice_ids(invoice_ids),
+                case_invoice_ids(invoice_ids),
                 minor_units_confirmed,
                 dunning_levels,
             )

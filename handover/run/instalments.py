@@ -24,17 +24,17 @@ that do not add up to the invoice, an instalment named that the invoice does not
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from handover.run.case_keys import SEPARATOR
 from handover.run.facts import NUMBER, berlin_day
 from handover.run.validate import ExpectationOutcome
 
 TABLE = "invoice_instalments"
 INSTALMENT = "instalment_id"
-SEPARATOR = "#"
 REASON = "invalid_instalment"
 # Facts on the whole invoice that every instalment of it shares.
 _SHARED_FACTS = ("disputes", "installment_plans", "holds")
@@ -44,16 +44,6 @@ def has_instalments(frames: Mapping[str, pd.DataFrame]) -> bool:
     """True when the shop lists instalments for any of these invoices."""
     table = frames.get(TABLE)
     return table is not None and not table.empty
-
-
-def invoice_ids(case_keys: Iterable[str]) -> list[str]:
-    """The invoice ids to read for `case_keys`: each key, and the invoice of an instalment's.
-
-    An invoice id with '#' and no instalments is its own key; reading the part before the '#'
-    as well costs nothing (no such invoice, or one not compared).
-    """
-    keys = list(case_keys)
-    return list(dict.fromkeys(keys + [k.split(SEPARATOR, 1)[0] for k in keys if SEPARATOR in k]))
 
 
 def per_instalment(frames: Mapping[str, pd.DataFrame], as_of: dt.date) -> dict[str, pd.DataFrame]:

@@ -30,6 +30,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     shop.invoice("I6", "C2", invoice_number="I5")
     # A customer and invoice the shop deletes after the handover.
     shop.customer("C3").invoice("I3", "C3")
+    # An invoice in two instalments: the first is dunned and leaves, the second is not.
+    shop.customer("C4").invoice("I7", "C4", dunned=False, due_date="2026-05-10")
+    shop.instalment("I7", "A", "2026-03-15", 2500).instalment("I7", "B", "2026-05-10", 2500)
+    shop.event("I7", "reminder", "2026-03-25 08:00:00", announces=False, instalment="A")
+    shop.event("I7", "final_notice", "2026-05-01 08:00:00", instalment="A")
     ws.drop = ws.run(AS_OF)
     with sqlite3.connect(shop.path) as db:
         db.execute("DELETE FROM dunning_events WHERE invoice_id = 'I3'")
@@ -69,6 +74,28 @@ def test_explain_by_invoice_id(ws: Workspace):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Invoice I1: eligible in the latest run")
     assert f"Handed over in drop {ws.drop} to nord" in result.stdout
+
+
+def test_an_invoice_in_instalments_names_its_cases_and_each_is_explained(ws: Workspace):
+    result = explain(ws, "I7")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Invoice I7 is paid in instalments: each instalment is a case")
+    assert "(I7#A, I7#B)" in result.stdout
+    first = explain(ws, "I7#A")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("Invoice I7#A: eligible in the latest run")
+    assert "no longer in the shop database" not in first.stdout
+    assert f"Handed over in drop {ws.drop} to nord" in first.stdout
+    second = explain(ws, "I7#B")
+    assert "FAIL  4. " in second.stdout and "Never handed over." in second.stdout
+    listed = json.loads(_json(ws, "I7"))
+    assert listed["instalment_cases"] == ["I7#A", "I7#B"]
+
+
+def _json(ws: Workspace, invoice: str) -> str:
+    result = handover("explain", invoice, "--json", "--config", ws.config_path, cwd=ws.root)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def test_explain_by_the_invoice_number_support_staff_see(ws: Workspace):

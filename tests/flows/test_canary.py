@@ -407,13 +407,15 @@ def recall_and_update(ws: Workspace, handed: list[Path]) -> subprocess.Completed
             (NEW_STREET, NEW_CITY, mover),
         )
         db.execute(  # the rest of what is owed: paid in full
-            "INSERT INTO payments SELECT 'P-recall-1', i.invoice_id, '2026-06-14 10:00:00', "
+            "INSERT INTO payments (payment_id, invoice_id, paid_at, amount_cents, method, iban) "
+            "SELECT 'P-recall-1', i.invoice_id, '2026-06-14 10:00:00', "
             "i.amount_cents - (SELECT COALESCE(SUM(amount_cents), 0) FROM payments p "
             "WHERE p.invoice_id = i.invoice_id), 'card', ? FROM invoices i WHERE invoice_id = ?",
             (IBAN, paid),
         )
         db.execute(
-            "INSERT INTO payments VALUES ('P-recall-2', ?, '2026-06-14 11:00:00', 100, 'card', ?)",
+            "INSERT INTO payments (payment_id, invoice_id, paid_at, amount_cents, method, iban) "
+            "VALUES ('P-recall-2', ?, '2026-06-14 11:00:00', 100, 'card', ?)",
             (part, IBAN),
         )
         db.execute(

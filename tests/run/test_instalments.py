@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from handover.run import extract as source
-from handover.run.instalments import invoice_ids, per_instalment
+from handover.run.case_keys import invoice_ids
+from handover.run.instalments import per_instalment
 from handover.run.quarantine import quarantine
 from tests.support.shopbuilder import AS_OF, Shop, reasons
 
