@@ -5,6 +5,11 @@
 -- Dates are ISO dates ('YYYY-MM-DD'); timestamps without a zone are UTC ('YYYY-MM-DD HH:MM:SS').
 -- Amounts are integers in minor units (cents) of the invoice currency.
 --
+-- What is read: a column marked [doc] is documentation of the shop, never read, and a view may
+-- leave it out (so may the tables invoice_lines and support_notes); every other column is read
+-- (handover/run/source_rules.py lists them). A table or column marked OPTIONAL may be missing:
+-- a run reads a missing table as empty and a missing column as NULL.
+--
 -- What a view may deliver instead (README, "The shop side"; `handover source check` tests it,
 -- and a run checks it before it reads a row; PostgreSQL by declared type, SQLite by the values):
 --   ids          integers (and uuid) are read as text; anything else is refused.
@@ -34,7 +39,7 @@ CREATE TABLE customers (
     city          TEXT,
     country       TEXT NOT NULL,         -- ISO 3166-1 alpha-2, e.g. 'DE', 'AT'
     language      TEXT NOT NULL,         -- ISO 639-1, the language to write to the debtor in
-    created_at    TIMESTAMP NOT NULL,    -- when the customer account was created (UTC)
+    created_at    TIMESTAMP NOT NULL,    -- [doc] when the customer account was created (UTC)
     -- OPTIONAL (a run reads a missing column as NULL): the company (kind 'business', itself no
     -- contact) this customer is a contact person of, when the shop bills contacts of a
     -- company (Odoo: commercial_partner_id). The company is then the debtor: its name, address,
@@ -57,7 +62,7 @@ CREATE TABLE invoices (
     invoice_id     TEXT PRIMARY KEY,     -- internal id; never leaves (the agency sees case_ref)
     invoice_number TEXT NOT NULL,        -- the number printed on the invoice the debtor received
     customer_id    TEXT NOT NULL REFERENCES customers (customer_id),
-    order_id       TEXT NOT NULL,        -- internal order id; never leaves
+    order_id       TEXT NOT NULL,        -- [doc] internal order id; never leaves
     order_date     DATE NOT NULL,        -- date the contract was made (claim subject, rule 8)
     issued_at      DATE NOT NULL,        -- invoice date
     due_date       DATE NOT NULL,        -- payment due; rules 3, 4 and 9 count from here. In a
@@ -98,12 +103,12 @@ CREATE TABLE invoice_lines (
 
 -- Money received against an invoice. Only invoice_id and amount_cents are read.
 CREATE TABLE payments (
-    payment_id   TEXT PRIMARY KEY,
+    payment_id   TEXT PRIMARY KEY,  -- [doc]
     invoice_id   TEXT NOT NULL REFERENCES invoices (invoice_id),
     paid_at      TIMESTAMP NOT NULL,     -- UTC
     amount_cents INTEGER NOT NULL,       -- negative = refund or charge-back
-    method       TEXT NOT NULL,          -- e.g. 'sepa_debit', 'card', 'paypal'; never leaves
-    iban         TEXT,                   -- payer's IBAN where known; never read
+    method       TEXT NOT NULL,          -- [doc] e.g. 'sepa_debit', 'card', 'paypal'; never leaves
+    iban         TEXT,                   -- [doc] payer's IBAN where known; never read
     -- OPTIONAL: the instalment (invoice_instalments) the payment was made for; NULL = on the
     -- invoice, paying its instalments oldest-due first (§ 366 (2) BGB)
     instalment_id TEXT REFERENCES invoice_instalments (instalment_id)
@@ -111,14 +116,14 @@ CREATE TABLE payments (
 
 -- Reminders and dunning letters the shop sent (rule 4, default date, fees).
 CREATE TABLE dunning_events (
-    event_id           TEXT PRIMARY KEY,
+    event_id           TEXT PRIMARY KEY,  -- [doc]
     invoice_id         TEXT NOT NULL REFERENCES invoices (invoice_id),
     kind               TEXT NOT NULL     -- 'reminder' (Zahlungserinnerung), 'dunning' (Mahnung),
                        CHECK (kind IN ('reminder', 'dunning', 'final_notice')),  -- 'final_notice'
     sent_at            TIMESTAMP NOT NULL,  -- when the letter or e-mail LEFT (not when a dunning
                                             -- run created it); UTC, a date is enough; its
                                             -- Europe/Berlin date is what counts
-    channel            TEXT NOT NULL     -- 'email' or 'letter'
+    channel            TEXT NOT NULL     -- [doc] 'email' or 'letter'
                        CHECK (channel IN ('email', 'letter')),
     fee_cents          INTEGER,          -- dunning fee charged with this event; NULL = none
     announces_handover BOOLEAN NOT NULL, -- the letter announced the handover to an agency
@@ -129,7 +134,7 @@ CREATE TABLE dunning_events (
 
 -- Disputes raised by the debtor (rule 5).
 CREATE TABLE disputes (
-    dispute_id  TEXT PRIMARY KEY,
+    dispute_id  TEXT PRIMARY KEY,  -- [doc]
     invoice_id  TEXT NOT NULL REFERENCES invoices (invoice_id),
     opened_at   TIMESTAMP NOT NULL,      -- UTC
     resolved_at TIMESTAMP,               -- UTC; NULL = still open
@@ -140,7 +145,7 @@ CREATE TABLE disputes (
 
 -- Instalment agreements (rule 6).
 CREATE TABLE installment_plans (
-    plan_id    TEXT PRIMARY KEY,
+    plan_id    TEXT PRIMARY KEY,  -- [doc]
     invoice_id TEXT NOT NULL REFERENCES invoices (invoice_id),
     agreed_at  TIMESTAMP NOT NULL,       -- UTC
     status     TEXT NOT NULL             -- 'active', 'completed' or 'defaulted'
@@ -169,11 +174,11 @@ CREATE TABLE support_notes (
 -- Manual blocks set by support (a promise to pay by phone, a complaint being handled): on one
 -- invoice (invoice_id set) or on all of a customer's invoices (customer_id set) (rule 13).
 CREATE TABLE holds (
-    hold_id     TEXT PRIMARY KEY,
+    hold_id     TEXT PRIMARY KEY,  -- [doc]
     invoice_id  TEXT REFERENCES invoices (invoice_id),
     customer_id TEXT REFERENCES customers (customer_id),
-    reason      TEXT NOT NULL,           -- free text; never read by handover
-    set_by      TEXT NOT NULL,           -- staff member; never read by handover
+    reason      TEXT NOT NULL,           -- [doc] free text; never read by handover
+    set_by      TEXT NOT NULL,           -- [doc] staff member; never read by handover
     set_at      TIMESTAMP NOT NULL,      -- UTC
     expires_at  TIMESTAMP,               -- UTC; NULL = until lifted. OPTIONAL column
     held_until  DATE,                    -- OPTIONAL: the hold's last day (inclusive, Berlin),
@@ -187,7 +192,7 @@ CREATE TABLE holds (
 -- none of the customer's invoices is handed over (rule 17, unallocated_payment): a bookkeeper
 -- allocates it first. Like payments, it counts as it stands at the run, whatever its as_of.
 CREATE TABLE unallocated_payments (
-    payment_id   TEXT PRIMARY KEY,       -- never read
+    payment_id   TEXT PRIMARY KEY,       -- [doc] never read
     customer_id  TEXT NOT NULL REFERENCES customers (customer_id),
     amount_cents INTEGER NOT NULL,       -- money received, in minor units; > 0 holds the customer
     received_at  TIMESTAMP NOT NULL,     -- UTC (a date is enough)
