@@ -115,6 +115,7 @@ def check_source(
                 minor_units_confirmed=minor_units_confirmed,
                 columns=RECALL_COLUMNS,
                 optional=_optional(dunning_levels),
+                levels=tuple(dunning_levels),
             )
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None

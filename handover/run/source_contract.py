@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from handover.run.source_rules import (
     OPTIONAL_TABLES,
     RECALL_COLUMNS,
     Finding,
+    allowed_values,
     judge,
     refusal,
 )
@@ -337,13 +338,16 @@ def check(
     columns: Mapping[str, tuple[str, ...]] = COLUMNS,
     invoice_ids: Sequence[str] | None = None,
     optional: frozenset[tuple[str, str]] = frozenset(),
+    levels: Collection[str] = (),
 ) -> ContractReport:
     """Check every table, column and type a run on `as_of` reads; nothing is read but counts.
 
     `minor_units_confirmed` (`[source] confirm_minor_units`) accepts amounts that look like euros.
     `columns` is what is read per table; with `invoice_ids`, the rows are those of these
     invoices (whatever their status or due date) instead of the cases due before `as_of`.
-    `optional`: columns that may be missing besides `OPTIONAL_COLUMNS`.
+    `optional`: columns that may be missing besides `OPTIONAL_COLUMNS`. Where the contract
+    holds, code values outside the allowed ones are counted too (`_values`; `levels`: the
+    configured dunning levels).
     """
     planned = plan(conn, as_of, columns=columns, invoice_ids=invoice_ids, optional=optional)
     counted = {
@@ -362,8 +366,50 @@ def check(
     if not report.ok:
         return report
     warned = _warnings(conn, planned)
-    tables = tuple(replace(t, warnings=warned.get(t.table, ())) for t in report.tables)
+    held = _values(conn, planned, report, levels)
+    tables = tuple(
+        replace(t, findings=t.findings + held.get(t.table, ()), warnings=warned.get(t.table, ()))
+        for t in report.tables
+    )
     return replace(report, tables=tables)
+
+
+def _values(
+    conn: sa.Connection, planned: Plan, report: ContractReport, levels: Collection[str]
+) -> dict[str, tuple[Finding, ...]]:
+    """Code values a run would hold cases back for (a kind, a language, a dunning kind the
+    contract does not know), counted per column: found now, not as reason codes after a run.
+
+    The values are grouped in SQL and judged by the source suite's own sets and patterns; the
+    message counts them and says what is allowed, never what was found (a view that maps the
+    wrong column would print a name). `levels`: the dunning levels of the configuration, which
+    the view's dunning kinds are then (`[source.dunning_levels]`).
+    """
+    held: dict[str, tuple[Finding, ...]] = {}
+    rows = {t.table: t.rows for t in report.tables}
+    for rule in allowed_values():
+        if planned.kinds.get(rule.table) in (None, "missing", "absent"):
+            continue
+        if rule.table == "dunning_events" and rule.column == "kind" and levels:
+            rule = replace(rule, values=tuple(levels), pattern=None)
+        value = planned.read(rule.table, rule.column)
+        query, bound = statement(
+            f"SELECT {value}, COUNT(*) FROM {rule.table} WHERE {planned.where[rule.table]} "
+            f"GROUP BY {value}",
+            planned.params,
+        )
+        bad = sum(n for found, n in conn.execute(query, bound) if not rule.allows(found))
+        if bad:
+            where = f"{planned.kinds[rule.table]} '{rule.table}', column '{rule.column}'"
+            finding = Finding(
+                rule.table,
+                rule.column,
+                f"{where}: {bad} of {rows[rule.table]} values are not {rule.described()}; "
+                f"a run holds their cases back ({rule.reason}): map them in the view",
+                stops=False,
+            )
+            held[rule.table] = (*held.get(rule.table, ()), finding)
+    return held
 
 
 # Below these, a pattern is as likely chance as a mapping's mistake.

@@ -17,8 +17,11 @@ rules, documented in the README's shop section and in `schemas/shop_source.sql`:
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from handover.run.source_sql import BERLIN, FIRST_DAY, LAST_DAY, STORAGE_CLASSES, ColumnSql, Kind
 
@@ -180,6 +183,68 @@ MAJOR_UNIT_FLOORS: Mapping[tuple[str, str], int] = {
 MIN_POSITIVE = 10
 # A shop whose amounts really are that small confirms it in its configuration.
 CONFIRM_MINOR_UNITS = "source.confirm_minor_units"
+
+
+# How the allowed values of a code column are said in a message: the suite's rule in words, and
+# the usual mapping. Columns the source suite checks against a set or pattern without a line
+# here are described by the set or the pattern itself.
+_VALUE_HINTS: Mapping[tuple[str, str], str] = {
+    ("invoices", "currency"): "ISO 4217 codes ('EUR')",
+    ("customers", "country"): "ISO 3166-1 alpha-2 codes ('DE', 'AT')",
+    ("customers", "language"): (
+        "ISO 639-1 codes, two small letters ('de'): lower(substr(lang, 1, 2)) turns 'de_DE' "
+        "into 'de'"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class AllowedValues:
+    """What a code column may hold, as the source suite (`expectations/source.json`) says it:
+    a set of values or a pattern, and the reason code a run holds a case back with."""
+
+    table: str
+    column: str
+    reason: str
+    values: tuple[str, ...] = ()
+    pattern: str | None = None
+
+    def allows(self, value: object) -> bool:
+        """True for a value a run lets pass (NULL is another expectation's business)."""
+        if value is None:
+            return True
+        if self.pattern is not None:
+            return isinstance(value, str) and re.search(self.pattern, value) is not None
+        return value in self.values
+
+    def described(self) -> str:
+        """The allowed values in words, for a message."""
+        hint = _VALUE_HINTS.get((self.table, self.column))
+        if hint:
+            return hint
+        if self.pattern is not None:
+            return f"values matching {self.pattern}"
+        return "one of " + ", ".join(f"'{v}'" for v in self.values)
+
+
+def allowed_values() -> tuple[AllowedValues, ...]:
+    """The code columns the source suite checks against a set or a pattern, row by row."""
+    from handover.run.validate import SUITES_DIR
+
+    suite = json.loads((SUITES_DIR / "source.json").read_text(encoding="utf-8"))
+    found = []
+    for expectation in suite["expectations"]:
+        kwargs, meta = expectation["kwargs"], expectation.get("meta", {})
+        if "quarantine" not in meta:
+            continue
+        if expectation["type"] == "expect_column_values_to_be_in_set":
+            rule: dict[str, Any] = {"values": tuple(kwargs["value_set"])}
+        elif expectation["type"] == "expect_column_values_to_match_regex":
+            rule = {"pattern": kwargs["regex"]}
+        else:
+            continue
+        found.append(AllowedValues(meta["table"], kwargs["column"], meta["quarantine"], **rule))
+    return tuple(found)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ the data engineer runs them: the console script, as a subprocess."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -134,6 +135,44 @@ def test_a_broken_copy_names_what_to_fix_and_exits_1(workspace):
     ):
         assert expected in out, (expected, out)
     assert "10:00:00" not in out and "yes" not in out  # counts, never values
+
+
+def test_values_a_run_would_hold_back_are_counted_before_a_run(workspace):
+    """A kind, a language or a dunning kind the contract does not know: named now, by count,
+    with what is allowed, instead of as reason codes after a run."""
+    shop = workspace.shop
+    shop.view("customers", kind="'person'", language="language || '-AT'")
+    shop.view("dunning_events", kind="CASE kind WHEN 'reminder' THEN '1' ELSE kind END")
+    check = ("source", "check", "--config", str(workspace.config), "--as-of", workspace.today)
+    done = handover(*check)
+    assert done.returncode == 1, done.stdout + done.stderr
+    held = r"fix \(a run holds these cases back\): view "
+    for expected in (
+        held + r"'customers', column 'kind': (\d+) of \1 values are not one of 'consumer', "
+        r"'business'; a run holds their cases back \(invalid_debtor_kind\)",
+        held + r"'customers', column 'language': (\d+) of \1 values are not ISO 639-1 codes",
+        held + r"'dunning_events', column 'kind': [1-9]\d* of \d+ values are not one of "
+        r"'reminder', 'dunning', 'final_notice'; a run holds their cases back "
+        r"\(invalid_dunning_event\)",
+        r"0 problem\(s\) stop a run, 3 hold cases back",
+    ):
+        assert re.search(expected, done.stdout), (expected, done.stdout)
+    assert "person" not in done.stdout and "de-AT" not in done.stdout  # counts, never values
+    # With the shop's levels configured, the levels are what dunning kinds may be.
+    with workspace.config.open("a") as config:
+        config.write(
+            '\n[source.dunning_levels]\n"1" = { kind = "reminder" }\n'
+            '"dunning" = { kind = "dunning" }\n"final_notice" = { kind = "final_notice" }\n'
+        )
+    shop.execute("DROP VIEW customers", "ALTER TABLE raw_customers RENAME TO customers")
+    done = handover(*check)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shop.execute(
+        "DROP VIEW dunning_events", "ALTER TABLE raw_dunning_events RENAME TO dunning_events"
+    )
+    done = handover(*check)
+    assert done.returncode == 1
+    assert "values are not one of '1', 'dunning', 'final_notice'" in done.stdout, done.stdout
 
 
 def test_amounts_in_euros_are_refused_until_the_configuration_confirms_cents(workspace):
