@@ -363,10 +363,10 @@ def check(
         if table in planned.usable
     }
     report = planned.report(counted, minor_units_confirmed=minor_units_confirmed)
-    if not report.ok:
-        return report
-    warned = _warnings(conn, planned)
+    # Values are counted in the tables whose columns read soundly, even where another table
+    # has something to fix: one check names all there is to fix.
     held = _values(conn, planned, report, levels)
+    warned = _warnings(conn, planned) if report.ok else {}
     tables = tuple(
         replace(t, findings=t.findings + held.get(t.table, ()), warnings=warned.get(t.table, ()))
         for t in report.tables
@@ -387,8 +387,9 @@ def _values(
     """
     held: dict[str, tuple[Finding, ...]] = {}
     rows = {t.table: t.rows for t in report.tables}
+    sound = {t.table for t in report.tables if t.ok and t.rows is not None and t.kind != "absent"}
     for rule in allowed_values():
-        if planned.kinds.get(rule.table) in (None, "missing", "absent"):
+        if rule.table not in sound:
             continue
         if rule.table == "dunning_events" and rule.column == "kind" and levels:
             rule = replace(rule, values=tuple(levels), pattern=None)
