@@ -174,6 +174,8 @@ class Config:
     source_url: str
     # Amounts that look like major units are the shop's real minor units (`[source]`).
     confirm_minor_units: bool
+    # False: the shop keeps no dates of birth, and says so (`[source]`).
+    keeps_birth_dates: bool
     # The shop's dunning levels and what each is (`[source.dunning_levels]`); empty: none.
     dunning_levels: Mapping[str, DunningLevel]
     state_url: str
@@ -284,6 +286,7 @@ def _resolve(path: Path, file: ConfigFile) -> Config:
         support_contact=file.shop.support_contact,
         source_url=_sqlite_relative(file.source.url, base),
         confirm_minor_units=file.source.confirm_minor_units,
+        keeps_birth_dates=file.source.keeps_birth_dates,
         dunning_levels=types.MappingProxyType(dict(file.source.dunning_levels)),
         state_url=_sqlite_relative(file.state.url, base),
         key_dir=base / file.paths.key_dir,

@@ -185,6 +185,9 @@ class SourceTable(Table):
     confirm_minor_units: bool = False
     """A run stops where most amounts look like euros rather than cents (most invoices below
     10.00, or most payments or fees below 1.00); true confirms they really are cents."""
+    keeps_birth_dates: bool = True
+    """false: the shop keeps no dates of birth (WooCommerce, Odoo), so rule 8 (minor on the
+    order date) never holds a case back; `source check` then stops warning about it."""
     dunning_levels: dict[Annotated[str, AfterValidator(_not_blank)], DunningLevel] = {}
     """The shop's own dunning levels, as the view's `dunning_events.kind` delivers them (a
     level number, say), each with what it is: `"1" = { kind = "reminder" }`. Unset: the view

@@ -40,6 +40,7 @@ def cmd_source_check(args: argparse.Namespace) -> int:
         day,
         minor_units_confirmed=config.confirm_minor_units,
         dunning_levels=config.dunning_levels,
+        birth_dates_expected=config.keeps_birth_dates,
     )
     print(f"Shop database of {args.config}, the rows a run on {day.isoformat()} reads:")
     width = max(len(t.table) for t in report.tables)

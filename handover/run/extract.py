@@ -100,6 +100,7 @@ def check_source(
     *,
     minor_units_confirmed: bool = False,
     dunning_levels: Mapping[str, DunningLevel] = _NO_LEVELS,
+    birth_dates_expected: bool = True,
 ) -> ContractReport:
     """The contract check alone, as `handover source check` runs it: counts, no rows.
 
@@ -116,6 +117,7 @@ def check_source(
                 columns=RECALL_COLUMNS,
                 optional=_optional(dunning_levels),
                 levels=tuple(dunning_levels),
+                birth_dates_expected=birth_dates_expected,
             )
     except sa.exc.OperationalError as exc:
         raise _unreachable(exc) from None

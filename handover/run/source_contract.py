@@ -339,6 +339,7 @@ def check(
     invoice_ids: Sequence[str] | None = None,
     optional: frozenset[tuple[str, str]] = frozenset(),
     levels: Collection[str] = (),
+    birth_dates_expected: bool = True,
 ) -> ContractReport:
     """Check every table, column and type a run on `as_of` reads; nothing is read but counts.
 
@@ -366,7 +367,7 @@ def check(
     # Values are counted in the tables whose columns read soundly, even where another table
     # has something to fix: one check names all there is to fix.
     held = _values(conn, planned, report, levels)
-    warned = _warnings(conn, planned) if report.ok else {}
+    warned = _warnings(conn, planned, birth_dates_expected) if report.ok else {}
     tables = tuple(
         replace(t, findings=t.findings + held.get(t.table, ()), warnings=warned.get(t.table, ()))
         for t in report.tables
@@ -418,9 +419,12 @@ _MIN_DUNNING_DAYS = 3
 _MIN_CONSUMERS = 10
 
 
-def _warnings(conn: sa.Connection, planned: Plan) -> dict[str, tuple[str, ...]]:
+def _warnings(
+    conn: sa.Connection, planned: Plan, birth_dates_expected: bool
+) -> dict[str, tuple[str, ...]]:
     """Warnings on a contract that holds: a dunning event's time that looks like the dunning
-    run's rather than the letter's, and consumers of whom no birth date is known."""
+    run's rather than the letter's, and consumers of whom no birth date is known (unless the
+    shop said it keeps none: `birth_dates_expected` false)."""
     warned: dict[str, tuple[str, ...]] = {}
     sent = planned.read("dunning_events", "sent_at")
     if planned.dialect == "sqlite":
@@ -442,6 +446,8 @@ def _warnings(conn: sa.Connection, planned: Plan) -> dict[str, tuple[str, ...]]:
             "same time: is sent_at the dunning run's time rather than when the letter left? "
             "sent_at is when it left (a date is enough): the notice period counts from it",
         )
+    if not birth_dates_expected:
+        return warned
     born, kind = planned.read("customers", "date_of_birth"), planned.read("customers", "kind")
     query, bound = statement(
         f"SELECT COUNT(*), COUNT({born}) FROM customers "
@@ -452,7 +458,8 @@ def _warnings(conn: sa.Connection, planned: Plan) -> dict[str, tuple[str, ...]]:
     if consumers >= _MIN_CONSUMERS and not known:
         warned["customers"] = (
             f"none of the {consumers} consumers has a date_of_birth, so rule 8 (minor on the "
-            "order date) never holds a case back: deliver the birth dates the shop has",
+            "order date) never holds a case back: deliver the birth dates the shop has, or "
+            "set [source] keeps_birth_dates = false if it keeps none",
         )
     return warned
 

@@ -90,6 +90,14 @@ def test_a_mapping_that_looks_wrong_is_warned_about_without_failing(workspace):
     assert len(warnings) == 2, done.stdout
     assert "every event has the same time: is sent_at the dunning run's time" in warnings[1]
     assert "consumers has a date_of_birth, so rule 8" in warnings[0]
+    assert "set [source] keeps_birth_dates = false if it keeps none" in warnings[0]
+    # A shop that keeps no birth dates says so, and the warning is gone; the other stays.
+    text = workspace.config.read_text()
+    assert "\nkeeps_birth_dates = true\n" in text  # the example's documented default
+    workspace.config.write_text(text.replace("birth_dates = true", "birth_dates = false"))
+    done = handover(*check)
+    warnings = [line.strip() for line in done.stdout.splitlines() if "warn:" in line]
+    assert len(warnings) == 1 and "every event has the same time" in warnings[0], done.stdout
 
 
 def test_an_optional_table_may_be_absent_a_required_one_not(workspace):
