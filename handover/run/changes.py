@@ -161,6 +161,9 @@ class _Cases:
         self.here = pd.Series(base.index.isin(facts.index), index=base.index)
         self.now = facts.reindex(base.index[self.here.to_numpy()])
         self.held = standing(self.now, frames, as_of).reindex(base.index, fill_value=False)
+        # A hold by support pauses a case at its agency, and so does money on the customer's
+        # account that nobody allocated yet: it may pay this claim (rule 17).
+        self.pausing = (self.held["on_hold"] | self.held["unallocated_payment"]).astype(bool)
 
         # Recall: every reason as a column, in priority order.
         status = frames["invoices"].set_index("invoice_id")["status"].reindex(base.index)
@@ -210,7 +213,7 @@ class _Cases:
                 "address_digest": self.current["address_digest"],
                 **channels,
                 "digest_key": self.key.key_id,
-                "paused": self.held["on_hold"].astype(bool),
+                "paused": self.pausing,
             },
             index=self.base.index,
         )[list(STATE)].astype(object)
@@ -335,8 +338,9 @@ def _erasures(at: _Cases, channel: str, purpose: str) -> pd.DataFrame:
 
 
 def _holds(at: _Cases) -> list[pd.DataFrame]:
-    """A hold by support came into force (pause), or ended (resume)."""
-    on_hold = at.held["on_hold"].astype(bool)
+    """A hold by support, or unallocated money, came into force (pause), or ended (resume);
+    the agency's recall contract calls both a hold (`hold_set`, `hold_lifted`)."""
+    on_hold = at.pausing
     paused = at.base["paused"].fillna(False).astype(bool)
     pause = at.base.index[at.alive & on_hold & ~paused]
     resume = at.base.index[at.alive & ~on_hold & paused]
@@ -512,11 +516,15 @@ class _Days:
         return _iso(_per_case(customer_of, _latest(in_force, "customer_id", "set_at")))
 
     def hold_of_case(self, customer_of: pd.Series) -> pd.Series:
-        """Per case, the day the latest hold in force on it or its customer was set."""
+        """Per case, the day the latest hold in force on it or its customer was set, or the
+        customer's unallocated money was received, whichever came later."""
         holds = holds_in_force(self.frames["holds"], self.as_of_day)
         on_invoice = _latest(holds, "invoice_id", "set_at").reindex(customer_of.index)
         on_customer = _per_case(customer_of, _latest(holds, "customer_id", "set_at"))
-        return _iso(pd.concat([on_invoice, on_customer], axis=1).max(axis=1))
+        money = self.frames["unallocated_payments"]
+        waiting = money[money["allocated_at"].isna() & (money["amount_cents"] > 0)]
+        on_account = _per_case(customer_of, _latest(waiting, "customer_id", "received_at"))
+        return _iso(pd.concat([on_invoice, on_customer, on_account], axis=1).max(axis=1))
 
     def consent(self, purpose: str, customer_of: pd.Series) -> pd.Series:
         """Per case, the day of its customer's latest consent record for `purpose`."""

@@ -222,11 +222,12 @@ def _failures(
 
 
 def standing(cases: pd.DataFrame, frames: dict[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
-    """Rules 5, 6, 7 and 13 for `cases` (facts with customer_id, indexed by invoice_id), as the
-    facts stand: one boolean column per code, True = failed.
+    """Rules 5, 6, 7, 13 and 17 for `cases` (facts with customer_id, indexed by invoice_id), as
+    the facts stand: one boolean column per code, True = failed.
 
     What a case at an agency is compared by (`handover.run.changes`): the first three recall it,
-    a hold pauses it. The same helpers as the rules, so the two cannot drift apart.
+    a hold pauses it, and so does money received and not yet allocated (it may pay this claim).
+    The same helpers as the rules, so the two cannot drift apart.
     """
     as_of_day = pd.Timestamp(as_of)
     failed = pd.DataFrame(index=cases.index)
@@ -234,6 +235,9 @@ def standing(cases: pd.DataFrame, frames: dict[str, pd.DataFrame], as_of: dt.dat
     failed["installment_plan"] = cases.index.isin(_active_plans(frames["installment_plans"]))
     failed["protected_customer"] = of_customers(cases, _protected(frames["customer_flags"]))
     failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
+    failed["unallocated_payment"] = of_customers(
+        cases, _unallocated(frames["unallocated_payments"])
+    )
     return failed
 
 

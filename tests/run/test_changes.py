@@ -237,6 +237,21 @@ def test_a_hold_pauses_and_its_end_resumes(shop):
     assert told(later) == {("I1", "resume", "hold_lifted")}
 
 
+def test_unallocated_money_pauses_the_case_until_it_is_allocated(shop):
+    sent = handed_over(shop)
+    shop.unallocated("C2", 5000, received_at="2026-06-10 08:00:00")
+    found = compare(shop, sent)
+    assert told(found) == {("I2", "pause", "hold_set")}
+    assert found.messages.loc["I2", "effective_date"] == "2026-06-10"
+    assert found.cases.loc["I2", "paused"] is True
+    paused = sent.copy()
+    paused.loc["I2", "paused"] = True
+    assert compare(shop, paused).messages.empty  # paused already
+    # The bookkeeper allocates it to another invoice: the agency goes on.
+    sql(shop, "UPDATE unallocated_payments SET allocated_at = '2026-06-12 09:00:00'")
+    assert told(compare(shop, paused)) == {("I2", "resume", "hold_lifted")}
+
+
 def test_cases_from_before_recalls_get_a_baseline_and_only_absolute_messages(shop):
     sent = handed_over(shop)
     for column in changes.STATE:
