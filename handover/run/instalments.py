@@ -63,7 +63,8 @@ def per_instalment(frames: Mapping[str, pd.DataFrame], as_of: dt.date) -> dict[s
     )
     cases = cases.assign(invoice_id=cases["case_id"])[[*invoices.columns, NUMBER]]
     cases = cases[~(cases["due_date"] >= pd.Timestamp(as_of))]
-    whole = invoices[~split].assign(**{NUMBER: pd.array([pd.NA] * int((~split).sum()), "Int64")})
+    whole = invoices[~split]
+    whole = whole.assign(**{NUMBER: pd.Series(pd.NA, index=whole.index, dtype="Int64")})
     result = dict(frames)
     result["invoices"] = pd.concat([whole, cases], ignore_index=True)
     result["payments"] = _allocated(frames["payments"], parts)
