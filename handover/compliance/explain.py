@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from handover import case_keys
 from handover.config import Config
 from handover.errors import UnknownId
 from handover.ledger.store import StateStore
-from handover.run import case_keys, lookup
+from handover.run import lookup
 from handover.run.rules import RULES
 
 _LISTED = 10  # ids named in a message at most

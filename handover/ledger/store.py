@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from handover import case_keys
 from handover.config import Config
 from handover.crypto.keys import KeyDirectory
 from handover.crypto.sshsig import AUDIT_NAMESPACE, Signer
@@ -70,7 +71,6 @@ from handover.ledger.database import (
     write_transaction,
 )
 from handover.returns.contract import CLOSING_EVENTS, PAYMENT_EVENTS, REVIEW_EVENTS
-from handover.run import case_keys
 
 if TYPE_CHECKING:  # only a run passes DataFrames: reading the store needs no pandas
     import pandas as pd
@@ -1179,7 +1179,7 @@ class StateStore:
 
     def instalment_cases(self, invoice_id: str) -> list[str]:
         """The case keys of the instalments of `invoice_id` a run decided on
-        (`handover.run.case_keys`), sorted."""
+        (`handover.case_keys`), sorted."""
         prefix = invoice_id + case_keys.SEPARATOR
         query = (
             sa.select(decision_changes.c.invoice_id)

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from handover.case_keys import invoice_ids as case_invoice_ids
 from handover.config_schema import DunningLevel
 from handover.errors import SourceError
 from handover.run import source_contract
-from handover.run.case_keys import invoice_ids as case_invoice_ids
 from handover.run.dunning_levels import ANNOUNCES, announced_by_levels, read_levels
 from handover.run.source_contract import ContractReport, Plan
 from handover.run.source_db import create_engine

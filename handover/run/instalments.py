@@ -29,7 +29,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from handover.run.case_keys import SEPARATOR
+from handover.case_keys import SEPARATOR
 from handover.run.facts import NUMBER, berlin_day
 from handover.run.validate import ExpectationOutcome
 

@@ -8,8 +8,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from handover.case_keys import invoice_ids
 from handover.run import extract as source
-from handover.run.case_keys import invoice_ids
 from handover.run.instalments import per_instalment
 from handover.run.quarantine import quarantine
 from tests.support.shopbuilder import AS_OF, Shop, reasons
