@@ -12,9 +12,12 @@ import datetime as dt
 
 import pandas as pd
 
+from handover.contract import INSTALMENT_COLUMN
+
 BERLIN = "Europe/Berlin"
-# The number of an instalment case (`handover.run.instalments`); not a column otherwise.
-NUMBER = "instalment_number"
+# The number of an instalment case (`handover.run.instalments`); not a column otherwise. The
+# agency gets it under the same name (`agency_case_v1_1`).
+NUMBER = INSTALMENT_COLUMN
 NOTICE_KINDS = ("dunning", "final_notice")
 
 

@@ -22,7 +22,6 @@ from handover.contract import (
     DATE_COLUMNS,
     INSTALMENT_COLUMN,
 )
-from handover.run.facts import NUMBER
 from redaction.rows.csv_injection import FREE_TEXT_COLUMNS, neutralise
 from redaction.rows.phones import to_e164
 from redaction.rows.pseudonym import case_refs
@@ -95,7 +94,7 @@ def allowed_rows(
         rows[column] = _iso(rows[column])
 
     columns = COLUMNS
-    numbers = cases.get(NUMBER)
+    numbers = cases.get(INSTALMENT_COLUMN)  # the case's fact and the column share the name
     if numbers is not None and numbers.notna().any():  # a drop with an instalment: v1.1
         text = numbers.astype("Int64").astype("string").astype(object)
         rows[INSTALMENT_COLUMN] = text.where(numbers.notna(), None)
