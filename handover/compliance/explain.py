@@ -153,6 +153,7 @@ def as_dict(found: Explanation) -> dict[str, Any]:
         "invoice_id": found.resolved.invoice_id,
         "found_by": "invoice_number" if found.resolved.by_number else "invoice_id",
         "in_shop": found.resolved.in_shop,
+        "instalment_cases": list(found.instalments),
         "latest": latest,
         "history": [decision(row) for row in found.history],
         "drops": [
@@ -197,7 +198,6 @@ def as_dict(found: Explanation) -> dict[str, Any]:
             for r in found.returns
         ],
         "review": _review(found.review),
-        "instalment_cases": list(found.instalments),
     }
 
 

@@ -215,7 +215,7 @@ class AllowedValues:
             return True
         if self.pattern is not None:
             return isinstance(value, str) and re.search(self.pattern, value) is not None
-        return value in self.values
+        return str(value) in self.values  # as text: a view's integer level 2 is the level "2"
 
     def described(self) -> str:
         """The allowed values in words, for a message."""

@@ -87,6 +87,7 @@ def test_explain_json(ws: Workspace):
         "invoice_id",
         "found_by",
         "in_shop",
+        "instalment_cases",
         "latest",
         "history",
         "drops",
@@ -98,6 +99,7 @@ def test_explain_json(ws: Workspace):
     ]
     assert found["invoice_id"] == "I2" and found["found_by"] == "invoice_number"
     assert found["messages"] == [] and found["returns"] == [] and found["review"] is None
+    assert found["instalment_cases"] == []
     assert found["quarantined"] == [
         {"run_id": "run-held", "suite": "outgoing", "reasons": ["invalid_email", "too_long"]}
     ]

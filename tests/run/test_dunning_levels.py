@@ -69,6 +69,11 @@ def test_an_unknown_level_holds_its_invoice_back(shop):
     assert checked.quarantined.to_dict("records") == [
         {"invoice_id": "I1", "reasons": "invalid_dunning_event"}
     ]
+    # `source check` says so before a run, naming the levels the configuration knows.
+    report = extract.check_source(shop.url, AS_OF, dunning_levels=known)
+    (finding,) = [f for t in report.tables for f in t.findings]
+    assert not finding.stops and "1 of 4 values are not one of '1', '2';" in finding.message
+    assert extract.check_source(shop.url, AS_OF, dunning_levels=LEVELS).ok
 
 
 def test_a_level_without_its_notice_needs_the_views_flag(shop):
