@@ -13,9 +13,7 @@ code with handover's rules or facts.
 from __future__ import annotations
 
 import collections
-import csv
 import datetime as dt
-import io
 import json
 import os
 import subprocess
@@ -24,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pyrage
 import pytest
 
-from handover.agency.opener import open_drops
 from handover.contract import COLUMNS
+from handover.run import source_rules
 from tests.adapters.odoo16_shop import AS_OF, PROTECTIVE_TAGS, OdooShop, build_shop
 from tests.support.paths import PROJECT
-from tests.support.workspaces import CONFIG_HEAD, sftp_agency, shop_keys
+from tests.support.workspaces import CONFIG_HEAD, AgencySide, agency_side
 
 AGENCY = "inkasso"
 # The pack's header: what each credit-control level is.
@@ -74,9 +71,7 @@ class Workspace:
 
     root: Path
     config: Path
-    inbox: Path
-    identity: Path
-    shop_key: Path
+    agency: AgencySide
     shop: OdooShop
 
 
@@ -84,26 +79,16 @@ class Workspace:
 def workspace(postgres_server, sshd, tmp_path_factory) -> Workspace:
     root = tmp_path_factory.mktemp("odoo16")
     shop = build_shop(postgres_server.create_database())
-    keys = shop_keys(root / "keys", sshd)
-    shop_key = root / "shop-signing.pub"
-    shop_key.write_text(keys.signing_public_key() + "\n")
-    identity = pyrage.x25519.Identity.generate()
-    identity_file = root / "agency-identity.txt"
-    identity_file.write_text(str(identity) + "\n")
-    os.chmod(identity_file, 0o600)
-    inbox = sshd.new_inbox()
-    sshd.write_known_hosts(root / "known_hosts")
+    agency = agency_side(root, sshd, AGENCY)
     head = CONFIG_HEAD.replace('url = "sqlite:///shop.db"', f'url = "{shop.url}"')
     assert head != CONFIG_HEAD
     # The agency may get e-mail addresses (the default allow-list withholds them): consent
     # decides which leave.
     columns = [c for c in COLUMNS if c not in ("date_of_birth", "phone")]
-    agency = sftp_agency(
-        AGENCY, str(identity.to_public()), sshd, inbox, extra="columns = " + json.dumps(columns)
-    )
+    table = agency.table(sshd, extra="columns = " + json.dumps(columns))
     config = root / "handover.toml"
-    config.write_text(head + LEVELS + RULES + agency)
-    return Workspace(root, config, inbox, identity_file, shop_key, shop)
+    config.write_text(head + LEVELS + RULES + table)
+    return Workspace(root, config, agency, shop)
 
 
 # --------------------------------------------------------------------------- a. source check
@@ -136,20 +121,7 @@ def test_source_check_accepts_every_view_of_the_pack(workspace: Workspace) -> No
         for line in out.splitlines()[1:]
         if line.startswith("  ") and not line.startswith("      ")
     }
-    tables = {
-        "invoices",
-        "customers",
-        "payments",
-        "dunning_events",
-        "disputes",
-        "installment_plans",
-        "customer_flags",
-        "consents",
-        "holds",
-        "unallocated_payments",
-        "invoice_instalments",
-    }
-    assert set(status) == tables, out
+    assert set(status) == set(source_rules.COLUMNS), out  # every table a run reads
     assert all(s.startswith("OK (") for s in status.values()), out
     # The optional tables are there and hold rows of the cases; so do the mapped facts.
     for table in (
@@ -283,19 +255,8 @@ def expected(shop: OdooShop) -> Expected:
 
 def delivered_rows(workspace: Workspace) -> list[dict[str, str]]:
     """The agency's tool opens its inbox; the rows of the handover CSVs it wrote."""
-    out = workspace.root / "agency-side"
-    outcomes = open_drops(
-        str(workspace.inbox),
-        identity=workspace.identity,
-        shop_key=workspace.shop_key,
-        out_dir=out,
-        agency=AGENCY,
-    )
-    assert outcomes, "the agency found no drop"
-    rows: list[dict[str, str]] = []
-    for path in sorted(out.glob("*.csv")):
-        rows += list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
-    return rows
+    assert workspace.agency.opens(), "the agency found no drop"
+    return workspace.agency.rows()
 
 
 @pytest.fixture(scope="module")
@@ -346,9 +307,9 @@ def test_a_run_delivers_exactly_the_independently_calculated_cases(
     for code in ("not_open", "minor", "on_hold", "installment_plan", "no_agency"):
         assert counts.get(code, 0) == by_reason.get(code, 0), (code, counts)
 
-    assert len(list(workspace.inbox.glob("*.csv.age"))) == 1
+    assert len(list(workspace.agency.inbox.glob("*.csv.age"))) == 1
     # A drop holding instalments is the contract version with instalment_number.
-    (manifest,) = workspace.inbox.glob("*.manifest.json")
+    (manifest,) = workspace.agency.inbox.glob("*.manifest.json")
     assert json.loads(manifest.read_text())["schema_version"] == "agency_case_v1_1"
     rows = delivered_rows(workspace)
     got = {tuple(row[c] for c in CONTENDED) for row in rows}

@@ -11,9 +11,7 @@ handover's own decision code.
 from __future__ import annotations
 
 import collections
-import csv
 import datetime as dt
-import io
 import json
 import os
 import re
@@ -23,15 +21,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyrage
 import pytest
 
 from handover import recall_contract
-from handover.agency.opener import open_drops
 from handover.contract import COLUMNS
 from tests.adapters.woocommerce_shop import AS_OF, BERLIN, Address, Order, ShopFacts, build
 from tests.support.paths import PROJECT
-from tests.support.workspaces import CONFIG_HEAD, sftp_agency, shop_keys
+from tests.support.workspaces import CONFIG_HEAD, AgencySide, agency_side
 
 # The pack's mapping, restated: which orders are invoices, and what an invoice's dates are.
 ON_ACCOUNT = {"invoice", "german_market_purchase_on_account"}
@@ -204,9 +200,7 @@ def _held(holds: list[dt.date | None]) -> bool:
 class Workspace:
     root: Path
     config: Path
-    inbox: Path
-    identity: Path
-    shop_key: Path
+    agency: AgencySide
     shop: ShopFacts
 
 
@@ -214,21 +208,10 @@ class Workspace:
 def workspace(tmp_path: Path, sshd) -> Workspace:
     """The WooCommerce shop, the shop's keys and one agency with an inbox on the sshd."""
     shop = build(tmp_path / "shop.db")
-    keys = shop_keys(tmp_path / "keys", sshd)
-    shop_key = tmp_path / "shop-signing.pub"
-    shop_key.write_text(keys.signing_public_key() + "\n")
-    identity = pyrage.x25519.Identity.generate()
-    identity_file = tmp_path / "agency-identity.txt"
-    identity_file.write_text(str(identity) + "\n")
-    os.chmod(identity_file, 0o600)
-    inbox = sshd.new_inbox()
-    sshd.write_known_hosts(tmp_path / "known_hosts")
-    columns = "columns = " + json.dumps(AGENCY_COLUMNS)
+    agency = agency_side(tmp_path, sshd, "inkasso")
     config = tmp_path / "handover.toml"
-    config.write_text(
-        CONFIG_HEAD + sftp_agency("inkasso", str(identity.to_public()), sshd, inbox, columns)
-    )
-    return Workspace(tmp_path, config, inbox, identity_file, shop_key, shop)
+    config.write_text(CONFIG_HEAD + agency.table(sshd, "columns = " + json.dumps(AGENCY_COLUMNS)))
+    return Workspace(tmp_path, config, agency, shop)
 
 
 def test_the_generated_shop_has_eligible_cases_and_cases_excluded_for_many_reasons(
@@ -297,21 +280,12 @@ def test_a_run_hands_over_exactly_the_cases_computed_from_the_shop(
     reasons = {code: n for code, n in counts.items() if "." not in code and n}
     assert reasons == dict(expected.reasons)
 
-    out = workspace.root / "agency-side"
-    outcomes = open_drops(
-        str(workspace.inbox),
-        identity=workspace.identity,
-        shop_key=workspace.shop_key,
-        out_dir=out,
-        agency="inkasso",
-    )
-    assert all(o.ok for o in outcomes), [o.message for o in outcomes]
+    outcomes = workspace.agency.opens()
     assert [o.case_count for o in outcomes if o.subject == "drop"] == [len(expected.rows)]
     delivered: dict[str, dict[str, str]] = {}
-    for path in sorted(out.glob("*.csv")):
-        for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
-            assert row["invoice_number"] not in delivered
-            delivered[row["invoice_number"]] = {c: row[c] for c in CHECKED}
+    for row in workspace.agency.rows():
+        assert row["invoice_number"] not in delivered
+        delivered[row["invoice_number"]] = {c: row[c] for c in CHECKED}
     assert sorted(delivered) == sorted(expected.rows)
     for number, row in expected.rows.items():
         assert delivered[number] == row, number
@@ -363,20 +337,8 @@ def test_what_woocommerce_records_after_the_handover_reaches_the_agency(
     db.close()
 
     handover(config_path=str(workspace.config), as_of=AS_OF.isoformat())
-    out = workspace.root / "agency-side"
-    outcomes = open_drops(
-        str(workspace.inbox),
-        identity=workspace.identity,
-        shop_key=workspace.shop_key,
-        out_dir=out,
-        agency="inkasso",
-    )
-    assert all(o.ok for o in outcomes), [o.message for o in outcomes]
-    messages = []
-    for path in sorted(out.glob("*.csv")):
-        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
-        if tuple(reader.fieldnames or ()) == recall_contract.COLUMNS:
-            messages += list(reader)
+    workspace.agency.opens()
+    messages = workspace.agency.rows(recall_contract.COLUMNS)
     got = {(m["invoice_number"], m["message_type"], m["reason_code"]) for m in messages}
     number = {o.order_id: o.order_number or str(o.order_id) for o in workspace.shop.orders}
     assert got == {
