@@ -21,10 +21,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from handover.case_keys import SEPARATOR
 from handover.config import Agency, Rules
 from handover.errors import EligibilityError
 from handover.run.debtors import debtors, of_customers
-from handover.run.facts import case_facts
+from handover.run.facts import NUMBER, case_facts
 from handover.run.instalments import per_instalment
 from handover.run.rules import REASON_CODES, RULES, Rule  # noqa: F401 (re-exported)
 
@@ -211,7 +212,7 @@ def _failures(
         cases["date_of_birth"], rules.majority_age
     )
     failed["time_barred"] = as_of_day > _limitation_end(cases["due_date"], cases["country"])
-    failed["already_handed_over"] = cases.index.isin(handed_over)
+    failed["already_handed_over"] = _at_agency(cases, handed_over)
     failed["incomplete"] = incomplete
     failed["not_served"] = ~(cases["currency"].isin(currencies) & cases["country"].isin(countries))
     failed["on_hold"] = _on_hold(frames["holds"], cases, as_of_day)
@@ -219,6 +220,17 @@ def _failures(
         cases, _unallocated(frames["unallocated_payments"])
     )
     return failed
+
+
+def _at_agency(cases: pd.DataFrame, handed_over: pd.Index) -> np.ndarray:
+    """Rule 10: the case is at an agency, or, for an instalment, the whole invoice is (handed
+    over before the shop listed its instalments, and not recalled yet)."""
+    at_agency = cases.index.isin(handed_over)
+    if NUMBER in cases:
+        instalment = cases[NUMBER].notna().to_numpy()
+        invoice = cases.index.str.split(SEPARATOR, n=1).str[0]
+        at_agency |= instalment & invoice.isin(handed_over)
+    return at_agency
 
 
 def standing(cases: pd.DataFrame, frames: dict[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
