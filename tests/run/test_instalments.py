@@ -64,6 +64,16 @@ def test_a_whole_invoice_would_have_left_with_the_first_instalments_dates(tmp_pa
     assert list(shop.decide().eligible.index) == ["I1#A"]
 
 
+def test_an_instalment_of_an_invoice_at_an_agency_is_not_handed_over_again(shop):
+    """The whole invoice left before the shop listed its instalments: until it is recalled,
+    none of its instalments leaves."""
+    dun(shop, None, "2026-05-21", "2026-05-22", "2026-05-25")
+    assert reasons(shop.decide(), "I1#A") == set()
+    decision = shop.decide(handed_over=("I1",))
+    assert all("already_handed_over" in reasons(decision, c) for c in ("I1#A", "I1#B"))
+    assert "already_handed_over" not in reasons(shop.decide(handed_over=("I1#A",)), "I1#B")
+
+
 def test_money_pays_the_oldest_instalment_first_unless_it_names_one(shop):
     shop.payment("I1", 2000).payment("I1", 1500)  # 35.00: all of A, 5.00 of B
     cases = shop.decide().cases
