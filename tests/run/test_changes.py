@@ -252,6 +252,12 @@ def test_unallocated_money_pauses_the_case_until_it_is_allocated(shop):
     assert told(compare(shop, paused)) == {("I2", "resume", "hold_lifted")}
 
 
+def test_an_invoice_at_an_agency_that_gets_instalments_is_withdrawn(shop):
+    sent = handed_over(shop)
+    shop.instalment("I1", "A", "2026-03-15", 2500).instalment("I1", "B", "2026-03-20", 2500)
+    assert told(compare(shop, sent)) == {("I1", "recall", "withdrawn")}
+
+
 def test_cases_from_before_recalls_get_a_baseline_and_only_absolute_messages(shop):
     sent = handed_over(shop)
     for column in changes.STATE:
