@@ -184,6 +184,8 @@ def _checked_read(
                 frame, counted[table] = _read_probed(conn, planned, table)
                 if table == "invoices" and planned.dialect == "sqlite":
                     planned = planned.listing(frame)
+                elif table == "customers" and planned.dialect == "sqlite":
+                    planned = planned.debtor_listing(frame)
                 try:  # at once, so the text of a table's dates is not kept while others read
                     frames[table] = _convert(_levels(frame, table, levels), table, columns[table])
                 except SourceError as exc:
