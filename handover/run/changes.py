@@ -160,6 +160,8 @@ class _Cases:
         facts = facts[facts["customer_id"].isin(customers.index)]
         self.here = pd.Series(base.index.isin(facts.index), index=base.index)
         self.now = facts.reindex(base.index[self.here.to_numpy()])
+        # Who owes: the customer, or the company it is a contact of (`handover.run.debtors`).
+        self.debtor_of = self.now["debtor_id"].reindex(base.index)
         self.held = standing(self.now, frames, as_of).reindex(base.index, fill_value=False)
         # A hold by support pauses a case at its agency, and so does money on the customer's
         # account that nobody allocated yet: it may pay this claim (rule 17).
@@ -236,7 +238,7 @@ def _recalls(at: _Cases) -> pd.DataFrame:
         "paid_in_full": at.days.payment,
         "disputed": at.days.dispute,
         "installment_plan": at.days.plan,
-        "protected_customer": at.days.flag_of_case(at.base["customer_id"]),
+        "protected_customer": at.days.flag_of_case(at.base["customer_id"], at.debtor_of),
     }
     for code in DATED_RECALLS:
         found = arose[code]
@@ -344,7 +346,8 @@ def _holds(at: _Cases) -> list[pd.DataFrame]:
     paused = at.base["paused"].fillna(False).astype(bool)
     pause = at.base.index[at.alive & on_hold & ~paused]
     resume = at.base.index[at.alive & ~on_hold & paused]
-    set_day = at.days.hold_of_case(at.base["customer_id"]).reindex(pause).fillna(at.today)
+    set_day = at.days.hold_of_case(at.base["customer_id"], at.debtor_of)
+    set_day = set_day.reindex(pause).fillna(at.today)
     return [
         _messages(pause, "pause", "hold_set", set_day, "", {}),
         _messages(resume, "resume", "hold_lifted", at.today, "", {}),
@@ -509,21 +512,24 @@ class _Days:
         plans = frames["installment_plans"]
         self.plan = _iso(_latest(plans[plans["status"] == "active"], "invoice_id", "agreed_at"))
 
-    def flag_of_case(self, customer_of: pd.Series) -> pd.Series:
-        """Per case, the day the protective flag in force was set."""
+    def flag_of_case(self, customer_of: pd.Series, debtor_of: pd.Series) -> pd.Series:
+        """Per case, the day the latest protective flag in force on its customer, or on the
+        company that owes for it (`debtor_of`), was set."""
         flags = self.frames["customer_flags"]
         in_force = flags[flags["cleared_at"].isna() & flags["flag"].isin(PROTECTED_FLAGS)]
-        return _iso(_per_case(customer_of, _latest(in_force, "customer_id", "set_at")))
+        by_customer = _latest(in_force, "customer_id", "set_at")
+        return _iso(_latest_of(customer_of, debtor_of, by_customer))
 
-    def hold_of_case(self, customer_of: pd.Series) -> pd.Series:
-        """Per case, the day the latest hold in force on it or its customer was set, or the
-        customer's unallocated money was received, whichever came later."""
+    def hold_of_case(self, customer_of: pd.Series, debtor_of: pd.Series) -> pd.Series:
+        """Per case, the day the latest hold in force on it, its customer or its company was
+        set, or their unallocated money was received, whichever came later."""
         holds = holds_in_force(self.frames["holds"], self.as_of_day)
         on_invoice = _latest(holds, "invoice_id", "set_at").reindex(customer_of.index)
-        on_customer = _per_case(customer_of, _latest(holds, "customer_id", "set_at"))
+        on_customer = _latest_of(customer_of, debtor_of, _latest(holds, "customer_id", "set_at"))
         money = self.frames["unallocated_payments"]
         waiting = money[money["allocated_at"].isna() & (money["amount_cents"] > 0)]
-        on_account = _per_case(customer_of, _latest(waiting, "customer_id", "received_at"))
+        received = _latest(waiting, "customer_id", "received_at")
+        on_account = _latest_of(customer_of, debtor_of, received)
         return _iso(pd.concat([on_invoice, on_customer, on_account], axis=1).max(axis=1))
 
     def consent(self, purpose: str, customer_of: pd.Series) -> pd.Series:
@@ -537,6 +543,12 @@ def _latest(frame: pd.DataFrame, key: str, time: str) -> pd.Series:
     """The Berlin day (midnight datetime64) of the latest `time` per `key`."""
     stamps = frame.dropna(subset=[key]).groupby(key)[time].max()
     return berlin_day(stamps.astype("datetime64[ns]"))
+
+
+def _latest_of(customer_of: pd.Series, debtor_of: pd.Series, by_customer: pd.Series) -> pd.Series:
+    """Per case, the later of its customer's and its debtor's day in `by_customer`."""
+    mine, owed = _per_case(customer_of, by_customer), _per_case(debtor_of, by_customer)
+    return pd.concat([mine, owed], axis=1).max(axis=1)
 
 
 def _per_case(customer_of: pd.Series, by_customer: pd.Series) -> pd.Series:

@@ -252,6 +252,27 @@ def test_unallocated_money_pauses_the_case_until_it_is_allocated(shop):
     assert told(compare(shop, paused)) == {("I2", "resume", "hold_lifted")}
 
 
+def test_a_flag_or_money_on_the_company_dates_its_contacts_recall_and_pause(tmp_path):
+    shop = Shop(tmp_path / "shop.db")
+    shop.customer("K1", kind="business", company_name="Beispiel GmbH")
+    shop.customer("C1", parent_customer_id="K1").invoice("I1", "C1")
+    shop.customer("C2", parent_customer_id="K1").invoice("I2", "C2")
+    sent = handed_over(shop)
+    assert sorted(sent.index) == ["I1", "I2"]
+    shop.flag("K1", "insolvency")  # set 2026-04-03
+    found = compare(shop, sent)
+    assert told(found) == {
+        ("I1", "recall", "protected_customer"),
+        ("I2", "recall", "protected_customer"),
+    }
+    assert set(found.messages["effective_date"]) == {"2026-04-03"}  # the company's flag's day
+    sql(shop, "DELETE FROM customer_flags")
+    shop.unallocated("K1", 5000, received_at="2026-06-11 08:00:00")
+    found = compare(shop, sent)
+    assert told(found) == {("I1", "pause", "hold_set"), ("I2", "pause", "hold_set")}
+    assert set(found.messages["effective_date"]) == {"2026-06-11"}
+
+
 def test_an_invoice_at_an_agency_that_gets_instalments_is_withdrawn(shop):
     sent = handed_over(shop)
     shop.instalment("I1", "A", "2026-03-15", 2500).instalment("I1", "B", "2026-03-20", 2500)
