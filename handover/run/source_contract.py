@@ -562,7 +562,12 @@ def _check_table(
     if counted is not None:
         rows, counts, failure = counted
         findings += [failure] if failure else []
-    conversions = []
+    # An optional column the view leaves out is read as NULL: say so, the feature is off.
+    conversions = [
+        f"{c}: not delivered, read as NULL (optional)"
+        for c in wanted
+        if c not in declared and (table, c) in optional
+    ]
     for column, sql in columns.items():
         if rows is None or sql.refused:
             continue
