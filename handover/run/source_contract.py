@@ -374,9 +374,10 @@ def check(
     `minor_units_confirmed` (`[source] confirm_minor_units`) accepts amounts that look like euros.
     `columns` is what is read per table; with `invoice_ids`, the rows are those of these
     invoices (whatever their status or due date) instead of the cases due before `as_of`.
-    `optional`: columns that may be missing besides `OPTIONAL_COLUMNS`. Where the contract
-    holds, code values outside the allowed ones are counted too (`_values`; `levels`: the
-    configured dunning levels).
+    `optional`: columns that may be missing besides `OPTIONAL_COLUMNS`. In every table whose
+    columns read soundly, code values outside the allowed ones are counted too (`_values`;
+    `levels`: the configured dunning levels). `birth_dates_expected` false: the shop keeps no
+    dates of birth, so their absence is not warned about.
     """
     planned = plan(conn, as_of, columns=columns, invoice_ids=invoice_ids, optional=optional)
     counted = {
