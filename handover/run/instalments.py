@@ -90,6 +90,13 @@ def _named(frame: pd.DataFrame) -> pd.Series:
     return frame[INSTALMENT].notna()
 
 
+def _by_name(frame: pd.DataFrame, on_split: pd.Series) -> tuple[pd.Series, pd.DataFrame]:
+    """Which rows on split invoices name their instalment, and those rows under its case key."""
+    named = on_split & _named(frame)
+    rows = frame[named]
+    return named, rows.assign(invoice_id=rows["invoice_id"] + SEPARATOR + rows[INSTALMENT])
+
+
 def _allocated(payments: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
     """Payments on split invoices as payments on their instalments: a payment that names its
     instalment pays it, the rest of the invoice's money the instalments oldest-due first, each
@@ -98,10 +105,7 @@ def _allocated(payments: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
     on_split = payments["invoice_id"].isin(parts["invoice_id"])
     if not on_split.any():
         return payments
-    named = on_split & _named(payments)
-    to_named = payments[named].assign(
-        invoice_id=payments.loc[named, "invoice_id"] + SEPARATOR + payments.loc[named, INSTALMENT]
-    )
+    named, to_named = _by_name(payments, on_split)
     unnamed = payments[on_split & ~named]
     money = unnamed.groupby("invoice_id", sort=False)["amount_cents"].sum()
     paid_named = to_named.groupby("invoice_id", sort=False)["amount_cents"].sum()
@@ -136,10 +140,7 @@ def _dunning(events: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
     on_split = events["invoice_id"].isin(parts["invoice_id"])
     if not on_split.any():
         return events
-    named = on_split & _named(events)
-    to_named = events[named].assign(
-        invoice_id=events.loc[named, "invoice_id"] + SEPARATOR + events.loc[named, INSTALMENT]
-    )
+    named, to_named = _by_name(events, on_split)
     wide = events[on_split & ~named].rename_axis("event").reset_index()
     fanned = wide.merge(parts[["invoice_id", "case_id", "due_date", NUMBER]], on="invoice_id")
     fanned = fanned.sort_values(["event", NUMBER], kind="stable")
